@@ -1,0 +1,33 @@
+/*
+ * cf_limits.h - every bound on untrusted input, in one place.
+ *
+ * Purpose: the webhook and the agent read bytes from API servers, manifest
+ * files, sockets and other processes' memory. Each bound those readers apply
+ * is named here so that a reviewer can see all of them at once and tests can
+ * refer to them by name.
+ * Thread-safety: constants only. Ownership: n/a.
+ */
+#ifndef CF_LIMITS_H
+#define CF_LIMITS_H
+
+/* Manifest and config files read by `check`, `--config`, `--policy`. */
+#define CF_MAX_INPUT_FILE_BYTES (16u * 1024u * 1024u)
+/* YAML/JSON structure: nesting depth, total nodes (after alias expansion),
+ * anchors per document, and a single scalar's length. */
+#define CF_YAML_MAX_DEPTH 128
+#define CF_YAML_MAX_NODES 1000000u
+#define CF_YAML_MAX_ANCHORS 4096u
+#define CF_YAML_MAX_SCALAR_BYTES (4u * 1024u * 1024u)
+#define CF_YAML_MAX_DOCUMENTS 10000u
+
+/* Admission: body size the webhook accepts (the API server caps objects at
+ * 3 MiB in etcd; a review carries object + oldObject). */
+#define CF_MAX_ADMISSION_BODY_BYTES (3u * 1024u * 1024u)
+/* Warnings returned to kubectl: each and all together (API server limits). */
+#define CF_MAX_WARNING_CHARS 120u
+#define CF_MAX_WARNINGS_TOTAL_BYTES 4096u
+
+/* Log lines: a single field value is truncated past this. */
+#define CF_LOG_MAX_FIELD_BYTES 4096u
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * cf_log.h - decisions and diagnostics as one compact JSON object per line.
+ *
+ * Purpose: every line either binary prints for operators (`kubectl logs`)
+ * goes through here, so the format (time, level first; compact; newline;
+ * flushed per line) is decided once.
+ * Thread-safety: cf_log_emit and cf_log_msg may be called from any thread;
+ * a mutex keeps lines whole. Set the stream and level before threads start.
+ * A caller on a path that must never block (the agent's notify loop) should
+ * use cf_log_format and hand the line to its own writer thread.
+ * Ownership: cf_log_emit takes ownership of the cJSON object it is given.
+ */
+#ifndef CF_LOG_H
+#define CF_LOG_H
+
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+typedef enum cf_log_level {
+	CF_LOG_DEBUG = 0,
+	CF_LOG_INFO = 1,
+	CF_LOG_WARNING = 2,
+	CF_LOG_ERROR = 3,
+} cf_log_level;
+
+/* Default: stdout, INFO. */
+void cf_log_set_stream(FILE *f);
+void cf_log_set_min_level(cf_log_level level);
+cf_log_level cf_log_min_level(void);
+const char *cf_log_level_name(cf_log_level level);
+/* "debug"/"info"/"warning"/"error" (any case) -> 0, else -EINVAL. */
+int cf_log_parse_level(const char *name, cf_log_level *out);
+
+/* Writes "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) into out (>= 32 bytes). */
+void cf_log_timestamp(char *out, size_t outlen);
+
+/* Returns a malloc'd line "{"time":..,"level":..,<fields of obj>}\n" and
+ * frees obj. NULL on allocation failure. Fields already named time/level in
+ * obj are kept as given. */
+char *cf_log_format(cf_log_level level, cJSON *obj);
+/* Writes a complete line under the lock and flushes. */
+void cf_log_write_line(const char *line);
+/* Formats and writes obj when level >= the minimum; always frees obj. */
+void cf_log_emit(cf_log_level level, cJSON *obj);
+/* {"time","level","component","msg"} from a printf-style message. */
+void cf_log_msg(cf_log_level level, const char *component, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif
