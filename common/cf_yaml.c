@@ -385,7 +385,8 @@ int cf_yaml_parse(const char *data, size_t len, cf_yaml_docs *out, char *err, si
 	clear_stack(b);
 	clear_anchors(b);
 	free(b);
-	qsort(out->lines->v, out->lines->n, sizeof *out->lines->v, compare_entries);
+	if (out->lines->n)
+		qsort(out->lines->v, out->lines->n, sizeof *out->lines->v, compare_entries);
 	return 0;
 fail:
 	yaml_parser_delete(&parser);
@@ -409,7 +410,7 @@ void cf_yaml_docs_free(cf_yaml_docs *d)
 
 unsigned cf_yaml_line(const cf_yaml_docs *d, const cJSON *node)
 {
-	if (!d || !d->lines || !node)
+	if (!d || !d->lines || !d->lines->n || !node)
 		return 0;
 	line_entry key = {node, 0};
 	const line_entry *e =
