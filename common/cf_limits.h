@@ -30,4 +30,21 @@
 /* Log lines: a single field value is truncated past this. */
 #define CF_LOG_MAX_FIELD_BYTES 4096u
 
+/* Admission: the request uid is echoed back, so it is bounded; the deny
+ * message and each audit annotation value are bounded so that a pod with
+ * thousands of containers cannot produce a megabyte response. */
+#define CF_MAX_ADMISSION_UID_BYTES 256u
+#define CF_MAX_DENY_MESSAGE_BYTES (16u * 1024u)
+#define CF_MAX_AUDIT_ANNOTATION_BYTES (8u * 1024u)
+
+/* TLS certificate and key files, and certificates in one chain. */
+#define CF_MAX_TLS_FILE_BYTES (1024u * 1024u)
+#define CF_MAX_TLS_CHAIN_CERTS 16u
+
+/* Metrics: label sets per family (label values can come from requests),
+ * histogram buckets, and a label value's length (longer ones are cut). */
+#define CF_METRICS_MAX_SERIES 1024u
+#define CF_METRICS_MAX_BUCKETS 64u
+#define CF_METRICS_MAX_LABEL_VALUE_BYTES 256u
+
 #endif
