@@ -23,6 +23,10 @@
 /* Admission: body size the webhook accepts (the API server caps objects at
  * 3 MiB in etcd; a review carries object + oldObject). */
 #define CF_MAX_ADMISSION_BODY_BYTES (3u * 1024u * 1024u)
+/* A chunked /validate body past the limit is read and discarded so the
+ * client still gets its 413; past this many bytes the connection is cut. */
+#define CF_MAX_HTTP_DISCARD_BYTES (4u * CF_MAX_ADMISSION_BODY_BYTES)
+
 /* Warnings returned to kubectl: each and all together (API server limits). */
 #define CF_MAX_WARNING_CHARS 120u
 #define CF_MAX_WARNINGS_TOTAL_BYTES 4096u
