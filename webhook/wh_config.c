@@ -582,6 +582,11 @@ static int parse_workers(const pctx *c, const cJSON *root, wh_config *cfg)
 	if (!cJSON_IsObject(sel))
 		return perr(c, sel, "\"workers.selector\" must be a LabelSelector mapping, not %s",
 		            type_name(sel));
+	/* The selector parser reads only the fields it knows; in a config
+	 * file a misspelt field must be an error like any other key. */
+	static const char *const sel_keys[] = {"matchLabels", "matchExpressions", NULL};
+	if ((rc = check_keys(c, sel, "workers.selector", sel_keys)))
+		return rc;
 	char why[256] = "";
 	if (wh_selector_parse(sel, &cfg->worker_selector, why, sizeof why) != 0) {
 		cfg->worker_selector = NULL;
