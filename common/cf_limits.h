@@ -51,4 +51,10 @@
 #define CF_METRICS_MAX_BUCKETS 64u
 #define CF_METRICS_MAX_LABEL_VALUE_BYTES 256u
 
+/* Policy engine (webhook/wh_quantity, wh_policy): a resource quantity's text
+ * (the API server's own grammar has no limit, but no real quantity is near
+ * this), and the exponent range a quantity may use before it is -ERANGE. */
+#define CF_QUANTITY_MAX_CHARS 128u
+#define CF_QUANTITY_MAX_EXPONENT 64
+
 #endif
