@@ -247,6 +247,15 @@ expect "config: pods outside workers.namespaces are not evaluated" 0 "" "1 skipp
 run --config "$T/cfg-ns.yaml" -o json "$EX/noncompliant-pod.yaml"
 expect "config: JSON lists them as skipped" 0 '"not a worker'
 
+printf 'kind: Pod\nmetadata:\n  name: "a\\nexamples/x.yaml: Pod/b: forged \\e[31m"\nspec:\n  containers: [{name: c, image: i}]\n' >"$T/evil.yaml"
+run "$T/evil.yaml"
+if [ "$rc" -eq 1 ] && ! grep -q '^examples/x.yaml' <<<"$out" && grep -q 'Pod/a?examples/x.yaml: Pod/b: forged ?\[31m: ' <<<"$out" &&
+	! grep -q $'\e' <<<"$out"; then
+	pass "control characters in names cannot forge output lines"
+else
+	fail "control characters in names cannot forge output lines"
+fi
+
 run --help
 expect "--help" 0 '^usage: codeframe-webhook check'
 
