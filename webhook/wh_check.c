@@ -87,14 +87,27 @@ static void usage(FILE *f)
 	      f);
 }
 
+/* Writes `s` with control characters replaced by '?': names and messages
+ * come from untrusted files, and a newline or an escape sequence in a pod
+ * name must not forge output lines or drive the terminal of a CI log. */
+static void put_clean(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		fputc(ch < 0x20 || ch == 0x7f ? '?' : ch, f);
+	}
+}
+
 __attribute__((format(printf, 1, 2))) static void error_msg(const char *fmt, ...)
 {
+	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("codeframe-webhook check: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	fputs("codeframe-webhook check: ", stderr);
+	put_clean(stderr, msg);
+	fputc('\n', stderr);
 }
 
 /* ---- arguments ---- */
@@ -400,21 +413,37 @@ static bool ends_with_check_id(const char *msg, const char *check)
 	       strncmp(msg + m - c - 1, check, c) == 0;
 }
 
+static void print_prefix(const run *r, const object_ref *ref)
+{
+	put_clean(stdout, r->inputs[ref->input].display);
+	fputs(": ", stdout);
+	put_clean(stdout, object_kind(ref->obj));
+	fputc('/', stdout);
+	put_clean(stdout, object_name(ref->obj));
+	fputs(": ", stdout);
+}
+
 static void print_text(const run *r, const object_ref *ref, const wh_result *res)
 {
-	const char *file = r->inputs[ref->input].display;
-	const char *kind = object_kind(ref->obj), *name = object_name(ref->obj);
 	for (size_t i = 0; i < res->n_violations; i++) {
 		const wh_violation *v = &res->violations[i];
 		const char *msg = v->message ? v->message : "";
 		const char *check = v->check ? v->check : "unknown";
-		if (ends_with_check_id(msg, check))
-			printf("%s: %s/%s: %s\n", file, kind, name, msg);
-		else
-			printf("%s: %s/%s: %s [%s]\n", file, kind, name, msg, check);
+		print_prefix(r, ref);
+		put_clean(stdout, msg);
+		if (!ends_with_check_id(msg, check)) {
+			fputs(" [", stdout);
+			put_clean(stdout, check);
+			fputc(']', stdout);
+		}
+		fputc('\n', stdout);
 	}
-	for (size_t i = 0; i < res->n_warnings; i++)
-		printf("%s: %s/%s: warning: %s\n", file, kind, name, res->warnings[i]);
+	for (size_t i = 0; i < res->n_warnings; i++) {
+		print_prefix(r, ref);
+		fputs("warning: ", stdout);
+		put_clean(stdout, res->warnings[i]);
+		fputc('\n', stdout);
+	}
 }
 
 static cJSON *json_result(const run *r, const object_ref *ref, const char *status)
