@@ -34,6 +34,7 @@ void cf_kube_config_init(cf_kube_config *c)
 	memset(c, 0, sizeof *c);
 	c->timeout_ms = CF_KUBE_DEFAULT_TIMEOUT_MS;
 	c->connect_timeout_ms = CF_KUBE_DEFAULT_CONNECT_TIMEOUT_MS;
+	c->token_reread_seconds = CF_KUBE_TOKEN_REREAD_SECONDS;
 }
 
 void cf_kube_config_free(cf_kube_config *c)
@@ -703,7 +704,9 @@ static void refresh_token(cf_kube *k)
 	if (!k->cfg.token_file[0])
 		return;
 	time_t now = mono_seconds();
-	if (k->token && now - k->token_read_at < CF_KUBE_TOKEN_REREAD_SECONDS)
+	time_t every = k->cfg.token_reread_seconds ? (time_t)k->cfg.token_reread_seconds
+	                                           : CF_KUBE_TOKEN_REREAD_SECONDS;
+	if (k->token && now - k->token_read_at < every)
 		return;
 	char *t = NULL;
 	char ignored[256];

@@ -58,6 +58,7 @@ typedef struct cf_kube_config {
 	char source[4200];           /* for messages: "in-cluster", "kubeconfig F (context C)" */
 	unsigned timeout_ms;         /* a plain request, whole; default 30 s */
 	unsigned connect_timeout_ms; /* default 10 s */
+	unsigned token_reread_seconds; /* default CF_KUBE_TOKEN_REREAD_SECONDS */
 } cf_kube_config;
 
 void cf_kube_config_init(cf_kube_config *c);

@@ -625,6 +625,10 @@ static enum MHD_Result do_watch(fake_apiserver *fs, struct MHD_Connection *c,
 		while (w->next < fs->n_events && fs->events[w->next].rv <= rv)
 			w->next++;
 	}
+	if (w->cut && w->pend.len) {
+		w->cut_at = w->pend.len / 2;
+		w->cut = false;
+	}
 	w->counted = true;
 	fs->stats.watches_active++;
 	pthread_mutex_unlock(&fs->lock);
@@ -721,10 +725,11 @@ static enum MHD_Result do_write(fake_apiserver *fs, struct MHD_Connection *c, co
 		cJSON_Delete(copy);
 		return ret;
 	}
-	snprintf(msg, sizeof msg,
-	         "Operation cannot be fulfilled on %.150s \"%.150s\": the object has been modified; "
-	         "please apply your changes to the latest version and try again",
-	         resource, name);
+	snprintf(
+	    msg, sizeof msg,
+	    "Operation cannot be fulfilled on %.150s \"%.150s\": the object has been modified; "
+	    "please apply your changes to the latest version and try again",
+	    resource, name);
 	if (take_fault(fs, FAKE_FAULT_UPDATE_CONFLICT)) {
 		pthread_mutex_unlock(&fs->lock);
 		cJSON_Delete(in);

@@ -1,6 +1,7 @@
 /* fake_ca.c - see fake_ca.h. OpenSSL 3 builds the keys and certificates. */
 #include "fake_ca.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -191,6 +192,18 @@ void fake_ca_destroy(fake_ca *ca)
 	for (size_t i = 0; i < sizeof files / sizeof *files; i++)
 		if (files[i][0])
 			unlink(files[i]);
+	/* Tests put kubeconfigs and tokens next to the certificates. */
+	DIR *d = ca->dir[0] ? opendir(ca->dir) : NULL;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char p[600];
+		snprintf(p, sizeof p, "%s/%s", ca->dir, e->d_name);
+		unlink(p);
+	}
+	if (d)
+		closedir(d);
 	if (ca->dir[0])
 		rmdir(ca->dir);
 	free(ca->ca_pem);

@@ -5,7 +5,8 @@
  * in a fresh temporary directory.
  *
  * Thread-safety: create/destroy from one thread; the result is read-only.
- * Ownership: fake_ca_destroy frees the strings and removes the files.
+ * Ownership: fake_ca_destroy frees the strings and removes the directory
+ * with every file in it.
  */
 #ifndef FAKE_CA_H
 #define FAKE_CA_H
