@@ -50,4 +50,10 @@
  * reason CF_KUBE_MAX_RESPONSE_BYTES is enough. */
 #define CF_KUBE_LIST_PAGE_ITEMS 500u
 
+/* Policy engine (webhook/wh_quantity, wh_policy): a resource quantity's text
+ * (the API server's own grammar has no limit, but no real quantity is near
+ * this), and the exponent range a quantity may use before it is -ERANGE. */
+#define CF_QUANTITY_MAX_CHARS 128u
+#define CF_QUANTITY_MAX_EXPONENT 64
+
 #endif
