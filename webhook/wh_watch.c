@@ -57,7 +57,13 @@ static int parse_line(wh_watch_parser *p, const char *s, size_t n, char *err, si
 		start++;
 	if (start == n)
 		return 0; /* blank line: keep-alive or framing */
-	cJSON *ev = cJSON_ParseWithLength(s + start, n - start);
+	/* cJSON stops after the first value: trailing bytes are an error too. */
+	const char *end = NULL;
+	cJSON *ev = cJSON_ParseWithLengthOpts(s + start, n - start, &end, 0);
+	if (ev && end != s + n) {
+		cJSON_Delete(ev);
+		ev = NULL;
+	}
 	if (!ev) {
 		snprintf(err, errlen, "watch event %lu is not valid JSON", p->events + 1);
 		return -EPROTO;
