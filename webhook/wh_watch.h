@@ -92,7 +92,7 @@ typedef struct wh_watch_stats {
 	unsigned long relists;  /* 410 Gone handled */
 	unsigned long policies; /* policies in the current set */
 	char resource_version[128];
-	char last_error[512];
+	char last_error[1024];
 } wh_watch_stats;
 
 typedef struct wh_watch wh_watch;
