@@ -403,6 +403,9 @@ expect_error "List whose items is not a sequence" 'badlist.yaml: line 3: List "i
 printf 'apiVersion: v1\nkind: List\nitems:\n- 5\n' >"$T/badlist2.yaml"
 run "$T/badlist2.yaml"
 expect_error "List item that is not an object" 'badlist2.yaml: line 4: list item is a number'
+printf 'kind: List\nitems:\n- kind: List\n  items:\n  - kind: List\n    items:\n    - kind: List\n      items:\n      - kind: List\n        items:\n        - kind: Pod\n' >"$T/deeplist.yaml"
+run "$T/deeplist.yaml"
+expect_error "Lists nested too deep" 'deeplist.yaml: line 9: lists nested deeper than 4 levels'
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: 5\n' >"$T/badspec.yaml"
 run "$T/badspec.yaml"
 expect "workload whose spec is not an object" 2 "" 'badspec.yaml: line 1: Pod/p: '

@@ -551,13 +551,16 @@ static void evaluate_one(run *r, const object_ref *ref)
 
 static void print_summary(const run *r)
 {
+	char errors[64] = "";
+	if (r->errors)
+		snprintf(errors, sizeof errors, ", %zu not evaluable", r->errors);
 	fprintf(stderr,
 	        "check: %zu object%s in %zu input%s (profile %s): %zu passed, %zu failed, "
 	        "%zu skipped%s; %zu violation%s, %zu warning%s\n",
 	        r->n_objects, r->n_objects == 1 ? "" : "s", r->n_inputs,
 	        r->n_inputs == 1 ? "" : "s", wh_profile_name(r->profile), r->passed, r->failed,
-	        r->skipped, r->errors ? ", with errors" : "", r->violations,
-	        r->violations == 1 ? "" : "s", r->warnings, r->warnings == 1 ? "" : "s");
+	        r->skipped, errors, r->violations, r->violations == 1 ? "" : "s", r->warnings,
+	        r->warnings == 1 ? "" : "s");
 }
 
 static int print_json(const run *r)
