@@ -186,22 +186,22 @@ static void name_of(const cJSON *obj, const char **ns, const char **name)
 	*ns = cJSON_IsString(s) ? s->valuestring : "default";
 }
 
-static int copy_rv(wh_watch *w, const cJSON *obj)
+/* The object's resourceVersion, or NULL when missing or oversized. */
+static const char *rv_of(const cJSON *obj)
 {
 	const cJSON *rv = cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion");
-	if (!cJSON_IsString(rv) || !rv->valuestring[0] || strlen(rv->valuestring) >= sizeof w->rv)
-		return -EPROTO;
-	snprintf(w->rv, sizeof w->rv, "%s", rv->valuestring);
-	return 0;
+	if (!cJSON_IsString(rv) || !rv->valuestring[0] ||
+	    strlen(rv->valuestring) >= CF_KUBE_MAX_RESOURCE_VERSION_BYTES)
+		return NULL;
+	return rv->valuestring;
 }
 
 /* Adds a policy to `set`; a policy the engine refuses is logged and left
  * out, and a previous version of it is removed. */
-static int add_policy(wh_netpol_set *set, cJSON *obj)
+static int add_policy(wh_netpol_set *set, const cJSON *obj)
 {
 	char err[512] = "";
-	ensure_kind(obj);
 	int rc = wh_netpol_set_add(set, obj, err, sizeof err);
 	if (rc == -ENOMEM)
 		return rc;
@@ -215,6 +215,8 @@ static int add_policy(wh_netpol_set *set, cJSON *obj)
 	}
 	return 0;
 }
+
+static int apply_event(wh_watch *w, const char *type, bool is_del, const cJSON *object);
 
 static int on_event(void *ud, const char *type, const cJSON *object)
 {
@@ -237,17 +239,26 @@ static int on_event(void *ud, const char *type, const cJSON *object)
 		         type);
 		return w->event_rc = WATCH_RELIST;
 	}
-	if (copy_rv(w, object)) {
+	const char *rv = rv_of(object);
+	if (!rv) {
 		snprintf(w->event_err, sizeof w->event_err,
 		         "%s event without a usable metadata.resourceVersion", type);
 		return w->event_rc = WATCH_RELIST;
 	}
+	int rc = is_bookmark ? 0 : apply_event(w, type, is_del, object);
+	if (rc)
+		return rc;
+	/* Only an applied event moves the resume point. */
+	snprintf(w->rv, sizeof w->rv, "%s", rv);
 	w->got_event = true;
 	pthread_mutex_lock(&w->lock);
 	w->stats.events++;
 	pthread_mutex_unlock(&w->lock);
-	if (is_bookmark)
-		return 0;
+	return 0;
+}
+
+static int apply_event(wh_watch *w, const char *type, bool is_del, const cJSON *object)
+{
 	const char *ns, *name;
 	name_of(object, &ns, &name);
 	if (!name) {
@@ -263,9 +274,13 @@ static int on_event(void *ud, const char *type, const cJSON *object)
 		wh_netpol_set_remove(w->pending, ns, name);
 		return 0;
 	}
+	/* Watch objects carry kind already; only a copy may be amended. */
+	if (cJSON_GetObjectItemCaseSensitive(object, "kind"))
+		return add_policy(w->pending, object);
 	cJSON *copy = cJSON_Duplicate(object, 1);
 	if (!copy)
 		return -ENOMEM;
+	ensure_kind(copy);
 	int rc = add_policy(w->pending, copy);
 	cJSON_Delete(copy);
 	return rc;
@@ -359,7 +374,10 @@ static int do_list(wh_watch *w, char *err, size_t errlen)
 		cJSON *it;
 		cJSON_ArrayForEach(it, items)
 		{
-			if (cJSON_IsObject(it) && (rc = add_policy(set, it)))
+			if (!cJSON_IsObject(it))
+				continue;
+			ensure_kind(it);
+			if ((rc = add_policy(set, it)))
 				break;
 		}
 		snprintf(cont, sizeof cont, "%s", cJSON_IsString(c) ? c->valuestring : "");

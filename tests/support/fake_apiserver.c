@@ -519,12 +519,16 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 		while (w->next < fs->n_events && !got) {
 			fevent *e = &fs->events[w->next++];
 			bool bookmark = !strcmp(e->type, "BOOKMARK");
+			bool raw = !strcmp(e->type, "RAW");
 			if (strcmp(e->collection, w->collection) ||
-			    (w->ns[0] && !bookmark && strcmp(e->ns, w->ns)))
+			    (w->ns[0] && !bookmark && !raw && strcmp(e->ns, w->ns)))
 				continue;
 			if (bookmark && !w->bookmarks)
 				continue;
-			append_event(w, e->type, e->object_json);
+			if (!strcmp(e->type, "RAW"))
+				cf_buf_appendf(&w->pend, "%s\n", e->object_json);
+			else
+				append_event(w, e->type, e->object_json);
 			fs->stats.watch_events_sent++;
 			got = true;
 		}
@@ -956,6 +960,20 @@ void fake_apiserver_bookmark(fake_apiserver *fs, const char *collection)
 {
 	pthread_mutex_lock(&fs->lock);
 	record_event(fs, collection, "", "BOOKMARK", NULL);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+void fake_apiserver_inject_raw(fake_apiserver *fs, const char *collection, const char *line)
+{
+	pthread_mutex_lock(&fs->lock);
+	if (record_event(fs, collection, "", "RAW", NULL) == 0) {
+		fevent *e = &fs->events[fs->n_events - 1];
+		char *copy = strdup(line);
+		if (copy) {
+			free(e->object_json);
+			e->object_json = copy;
+		}
+	}
 	pthread_mutex_unlock(&fs->lock);
 }
 

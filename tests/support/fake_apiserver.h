@@ -82,6 +82,10 @@ long fake_apiserver_delete(fake_apiserver *fs, const char *collection, const cha
                            const char *name);
 /* Records a BOOKMARK at the current resourceVersion for `collection`. */
 void fake_apiserver_bookmark(fake_apiserver *fs, const char *collection);
+/* Records a raw line (without its newline) that open and future watches
+ * of `collection` deliver verbatim as their next event: garbage, unknown
+ * types, ERROR events with other codes. No resourceVersion is used up. */
+void fake_apiserver_inject_raw(fake_apiserver *fs, const char *collection, const char *line);
 /* Forgets the event history: a watch from an older resourceVersion gets 410. */
 void fake_apiserver_compact(fake_apiserver *fs);
 /* Ends every open watch stream cleanly (as timeoutSeconds would). */
