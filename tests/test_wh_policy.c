@@ -72,10 +72,10 @@ static const wh_violation *find(const wh_result *r, const char *check)
 	"[ALL]}}"
 #define GOOD_POD                                                                                   \
 	POD_HEAD                                                                                   \
-	    "  automountServiceAccountToken: false\n"                                              \
-	    "  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n"    \
-	    "  containers:\n  - name: runner\n    securityContext: " GOOD_SC "\n"                  \
-	    "    resources: {limits: {cpu: 500m, memory: 1Gi}}\n"
+	"  automountServiceAccountToken: false\n"                                                  \
+	"  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n"        \
+	"  containers:\n  - name: runner\n    securityContext: " GOOD_SC "\n"                      \
+	"    resources: {limits: {cpu: 500m, memory: 1Gi}}\n"
 
 /* ---------------------------------------------------------------------- */
 /* Fixtures: "# expect: a, b" (or none), "# profile: X", "# warnings: N"   */
