@@ -597,9 +597,7 @@ static void check_capabilities_baseline(wh_psa_pod *pod, const wh_psa_caps *extr
 				pathf(path, sizeof path, "%s.securityContext.capabilities.add[%d]",
 				      c->path, j);
 				wh_psa_violation(pod, "capabilities_baseline", c, path,
-				                 "must not add \"%s\" (baseline allows only the "
-				                 "default runtime capabilities)",
-				                 name);
+				                 "must not add \"%s\"", name);
 			}
 			j++;
 		}
@@ -879,9 +877,7 @@ static void check_restricted_volumes(wh_psa_pod *pod)
 			      kv->string);
 			wh_psa_violation(
 			    pod, "restrictedVolumes", NULL, path,
-			    "must not be used: restricted allows only configMap, csi, "
-			    "downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, "
-			    "projected and secret volumes (volume \"%s\")",
+			    "must not be used (volume \"%s\" has a type restricted does not allow)",
 			    str_of(v, "name") ? str_of(v, "name") : "");
 		}
 		i++;
