@@ -244,23 +244,58 @@ Test(wh_netpol, null_set_covers_nothing)
 
 /* ---- negative cases ---- */
 
-Test(wh_netpol, rejects_wrong_kind_and_non_objects)
+Test(wh_netpol, rejects_wrong_kind_and_non_objects_1)
 {
 	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: Pod\nmetadata: {name: p}\nspec: {}\n"), -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_wrong_kind_and_non_objects_2)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "[1, 2]"), -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_wrong_kind_and_non_objects_3)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "just text"), -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_wrong_kind_and_non_objects_4)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(wh_netpol_set_add(s, NULL, err, sizeof err), -EINVAL);
 	cr_assert_eq(wh_netpol_set_count(s), 0);
 	wh_netpol_set_unref(s);
 }
 
-Test(wh_netpol, rejects_missing_or_bad_metadata)
+Test(wh_netpol, rejects_missing_or_bad_metadata_1)
 {
 	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nspec: {podSelector: {}}\n"), -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_missing_or_bad_metadata_2)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: 5}\nspec: {podSelector: {}}\n"),
 	             -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_missing_or_bad_metadata_3)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p, namespace: [a]}\n"
 	                    "spec: {podSelector: {}}\n"),
 	             -EINVAL);
@@ -268,25 +303,45 @@ Test(wh_netpol, rejects_missing_or_bad_metadata)
 	wh_netpol_set_unref(s);
 }
 
-Test(wh_netpol, rejects_bad_spec)
+Test(wh_netpol, rejects_bad_spec_1)
 {
 	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\nspec: x\n"), -EINVAL);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_spec_2)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"), -EINVAL);
 	cr_assert(strstr(err, "default/p"), "names the policy: %s", err);
 	wh_netpol_set_unref(s);
 }
 
-Test(wh_netpol, rejects_bad_policy_types)
+Test(wh_netpol, rejects_bad_policy_types_1)
 {
 	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, policyTypes: [ingress]}\n"),
 	             -EINVAL);
 	cr_assert(strstr(err, "policyTypes[0]"), "%s", err);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_policy_types_2)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, policyTypes: Ingress}\n"),
 	             -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_policy_types_3)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, policyTypes: [Ingress, 3]}\n"),
 	             -EINVAL);
@@ -294,7 +349,7 @@ Test(wh_netpol, rejects_bad_policy_types)
 	wh_netpol_set_unref(s);
 }
 
-Test(wh_netpol, rejects_bad_selector_and_rules)
+Test(wh_netpol, rejects_bad_selector_and_rules_1)
 {
 	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s,
@@ -302,15 +357,43 @@ Test(wh_netpol, rejects_bad_selector_and_rules)
 	                 "spec: {podSelector: {matchExpressions: [{key: a, operator: Maybe}]}}\n"),
 	             -EINVAL);
 	cr_assert(strstr(err, "podSelector"), "%s", err);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_selector_and_rules_2)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, ingress: {from: []}}\n"),
 	             -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_selector_and_rules_3)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, egress: [x]}\n"),
 	             -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_selector_and_rules_4)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, egress: [{to: x}]}\n"),
 	             -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_selector_and_rules_5)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, ingress: [{ports: 80}]}\n"),
 	             -EINVAL);

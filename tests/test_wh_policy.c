@@ -735,90 +735,226 @@ static void expect_einval(const char *text, const char *needle)
 	wh_result_free(&r);
 }
 
-Test(wh_policy_bad, rejects_non_objects)
+Test(wh_policy_bad, rejects_non_objects_1)
 {
 	expect_einval("[1, 2]", "not a Kubernetes object");
+}
+
+Test(wh_policy_bad, rejects_non_objects_2)
+{
 	expect_einval("just a string", "not a Kubernetes object");
+}
+
+Test(wh_policy_bad, rejects_non_objects_3)
+{
 	expect_einval("42", "not a Kubernetes object");
 }
 
-Test(wh_policy_bad, rejects_missing_or_unknown_kind)
+Test(wh_policy_bad, rejects_missing_or_unknown_kind_1)
 {
 	expect_einval("metadata: {name: x}\n", "kind");
+}
+
+Test(wh_policy_bad, rejects_missing_or_unknown_kind_2)
+{
 	expect_einval("kind: 3\n", "kind");
+}
+
+Test(wh_policy_bad, rejects_missing_or_unknown_kind_3)
+{
 	expect_einval("kind: Service\nspec: {}\n", "Service");
+}
+
+Test(wh_policy_bad, rejects_missing_or_unknown_kind_4)
+{
 	expect_einval("kind: List\nitems: []\n", "List");
 }
 
-Test(wh_policy_bad, rejects_bad_spec_and_template)
+Test(wh_policy_bad, rejects_bad_spec_and_template_1)
 {
 	expect_einval("kind: Pod\nspec: x\n", "spec: must be an object");
+}
+
+Test(wh_policy_bad, rejects_bad_spec_and_template_2)
+{
 	expect_einval("kind: Pod\n", "spec");
+}
+
+Test(wh_policy_bad, rejects_bad_spec_and_template_3)
+{
 	expect_einval("kind: Deployment\nspec: {template: x}\n", "spec.template");
+}
+
+Test(wh_policy_bad, rejects_bad_spec_and_template_4)
+{
 	expect_einval("kind: CronJob\nspec: {schedule: x}\n", "spec.jobTemplate");
+}
+
+Test(wh_policy_bad, rejects_bad_spec_and_template_5)
+{
 	expect_einval("kind: Job\nspec: {template: {metadata: {}}}\n", "spec.template.spec");
+}
+
+Test(wh_policy_bad, rejects_bad_spec_and_template_6)
+{
 	expect_einval("kind: PodTemplate\ntemplate: [x]\n", "template");
 }
 
-Test(wh_policy_bad, rejects_containers_of_the_wrong_type)
+Test(wh_policy_bad, rejects_containers_of_the_wrong_type_1)
 {
 	expect_einval("kind: Pod\nspec: {containers: x}\n", "spec.containers: must be a list");
+}
+
+Test(wh_policy_bad, rejects_containers_of_the_wrong_type_2)
+{
 	expect_einval("kind: Pod\nspec: {containers: [x]}\n", "spec.containers[0]");
+}
+
+Test(wh_policy_bad, rejects_containers_of_the_wrong_type_3)
+{
 	expect_einval("kind: Pod\nspec: {initContainers: {name: a}}\n", "spec.initContainers");
+}
+
+Test(wh_policy_bad, rejects_containers_of_the_wrong_type_4)
+{
 	expect_einval("kind: Pod\nspec: {ephemeralContainers: [null]}\n", "ephemeralContainers[0]");
+}
+
+Test(wh_policy_bad, rejects_containers_of_the_wrong_type_5)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: 5}]}\n", "spec.containers[0].name");
 }
 
-Test(wh_policy_bad, rejects_security_context_of_the_wrong_type)
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_1)
 {
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, securityContext: []}]}\n",
 	              "spec.containers[0].securityContext");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_2)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, securityContext: {privileged: "
 	              "'true'}}]}\n",
 	              "privileged: must be a boolean");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_3)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, securityContext: {capabilities: "
 	              "{drop: ALL}}}]}\n",
 	              "capabilities.drop: must be a list");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_4)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, securityContext: {capabilities: "
 	              "{add: [1]}}}]}\n",
 	              "capabilities.add[0]");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_5)
+{
 	expect_einval("kind: Pod\nspec: {securityContext: {runAsUser: '0'}, containers: []}\n",
 	              "runAsUser: must be an integer");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_6)
+{
 	expect_einval("kind: Pod\nspec: {securityContext: {runAsUser: 1.5}, containers: []}\n",
 	              "runAsUser");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_7)
+{
 	expect_einval("kind: Pod\nspec: {securityContext: {seccompProfile: Unconfined}}\n",
 	              "seccompProfile");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_8)
+{
 	expect_einval("kind: Pod\nspec: {securityContext: {sysctls: {name: x}}}\n", "sysctls");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_9)
+{
 	expect_einval("kind: Pod\nspec: {hostNetwork: yes}\n", "hostNetwork: must be a boolean");
 }
 
-Test(wh_policy_bad, rejects_bad_volumes_env_and_resources)
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_1)
 {
 	expect_einval("kind: Pod\nspec: {volumes: x}\n", "spec.volumes");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_2)
+{
 	expect_einval("kind: Pod\nspec: {volumes: [{name: a, nfs: server}]}\n", "volumes[0].nfs");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_3)
+{
 	expect_einval("kind: Pod\nspec: {volumes: [{name: a, projected: {sources: x}}]}\n",
 	              "projected.sources");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_4)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, env: {A: b}}]}\n", "env");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_5)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, envFrom: [x]}]}\n", "envFrom[0]");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_6)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, resources: {limits: [1]}}]}\n",
 	              "limits");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_7)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, resources: {limits: {cpu: "
 	              "{}}}}]}\n",
 	              "limits.cpu");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_8)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, ports: [{hostPort: x}]}]}\n",
 	              "hostPort");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_9)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, livenessProbe: {httpGet: {host: "
 	              "[]}}}]}\n",
 	              "livenessProbe.httpGet.host");
 }
 
-Test(wh_policy_bad, rejects_bad_metadata)
+Test(wh_policy_bad, rejects_bad_metadata_1)
 {
 	expect_einval("kind: Pod\nmetadata: x\nspec: {}\n", "metadata");
+}
+
+Test(wh_policy_bad, rejects_bad_metadata_2)
+{
 	expect_einval("kind: Pod\nmetadata: {namespace: [a]}\nspec: {}\n", "metadata.namespace");
+}
+
+Test(wh_policy_bad, rejects_bad_metadata_3)
+{
 	expect_einval("kind: Pod\nmetadata: {labels: {a: 1}}\nspec: {}\n", "metadata.labels.a");
+}
+
+Test(wh_policy_bad, rejects_bad_metadata_4)
+{
 	expect_einval("kind: Pod\nmetadata: {annotations: [a]}\nspec: {}\n",
 	              "metadata.annotations");
+}
+
+Test(wh_policy_bad, rejects_bad_metadata_5)
+{
 	expect_einval("kind: Deployment\nspec: {template: {metadata: {labels: x}, spec: {}}}\n",
 	              "spec.template.metadata.labels");
 }
