@@ -3,6 +3,7 @@
  * policyTypes defaulting and allow-all detection. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -408,4 +409,33 @@ Test(wh_netpol, rejects_bad_remove_arguments)
 	cr_assert_eq(wh_netpol_set_remove(NULL, "ci", "p"), -EINVAL);
 	cr_assert_eq(wh_netpol_set_remove(s, NULL, "p"), -ENOENT);
 	wh_netpol_set_unref(s);
+}
+
+/* Readers on several threads take and drop references while the owner
+ * drops its own: the set is freed exactly once, after the last reader. */
+
+static void *ref_churn(void *arg)
+{
+	wh_netpol_set *s = arg;
+	for (int i = 0; i < 10000; i++) {
+		wh_netpol_set *r = wh_netpol_set_ref(s);
+		wh_netpol_coverage c;
+		wh_netpol_coverage_for(r, "ci", NULL, &c);
+		cr_assert(c.ingress);
+		wh_netpol_set_unref(r);
+	}
+	wh_netpol_set_unref(s); /* the reference the creator handed this thread */
+	return NULL;
+}
+
+Test(wh_netpol, references_are_thread_safe)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
+	cr_assert_eq(add(s, DENY_ALL("ci", "p")), 0, "%s", err);
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, ref_churn, wh_netpol_set_ref(s)), 0);
+	wh_netpol_set_unref(s);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
 }

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1018,4 +1019,61 @@ Test(wh_policy_bad, deeply_nested_garbage_does_not_crash)
 		text[n++] = ']';
 	snprintf(text + n, sizeof text - n, "}\n");
 	expect_einval(text, "spec.containers[0]");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reentrancy: the same inputs evaluated from several threads at once     */
+/* ---------------------------------------------------------------------- */
+
+typedef struct thread_job {
+	const cJSON *obj;
+	const wh_netpol_set *np;
+	size_t n_violations, n_warnings;
+	char first[512];
+	int rc;
+} thread_job;
+
+static void *eval_thread(void *arg)
+{
+	thread_job *j = arg;
+	for (int round = 0; round < 200; round++) {
+		wh_result r;
+		wh_result_init(&r);
+		char e[256];
+		j->rc = wh_policy_evaluate(NULL, WH_PROFILE_WORKER, j->obj, NULL, j->np, &r, e,
+		                           sizeof e);
+		j->n_violations = r.n_violations;
+		j->n_warnings = r.n_warnings;
+		snprintf(j->first, sizeof j->first, "%s",
+		         r.n_violations ? r.violations[0].message : "");
+		wh_result_free(&r);
+		if (j->rc)
+			break;
+	}
+	return NULL;
+}
+
+Test(wh_policy, concurrent_evaluations_agree)
+{
+	cJSON *o = yaml(POD_HEAD "  hostPID: true\n  containers:\n  - name: a\n  - name: b\n");
+	wh_netpol_set *np = deny_all("ci");
+	thread_job jobs[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		memset(&jobs[i], 0, sizeof jobs[i]);
+		jobs[i].obj = o;
+		jobs[i].np = np;
+		cr_assert_eq(pthread_create(&t[i], NULL, eval_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(jobs[i].rc, 0);
+		cr_assert_eq(jobs[i].n_violations, jobs[0].n_violations);
+		cr_assert_str_eq(jobs[i].first, jobs[0].first);
+	}
+	cr_assert_gt(jobs[0].n_violations, 10);
+	cr_assert_str_eq(jobs[0].first, "spec.hostPID must not be true [hostNamespaces]");
+	wh_netpol_set_unref(np);
+	cJSON_Delete(o);
 }
