@@ -30,4 +30,10 @@
 /* Log lines: a single field value is truncated past this. */
 #define CF_LOG_MAX_FIELD_BYTES 4096u
 
+/* Policy engine (webhook/wh_quantity, wh_policy): a resource quantity's text
+ * (the API server's own grammar has no limit, but no real quantity is near
+ * this), and the exponent range a quantity may use before it is -ERANGE. */
+#define CF_QUANTITY_MAX_CHARS 128u
+#define CF_QUANTITY_MAX_EXPONENT 64
+
 #endif
