@@ -423,11 +423,39 @@ def check_chart_yaml(chart_dir):
     need(meta["name"] == "codeframe-guard", "chart name")
 
 
+def check_schema_strict(chart_dir):
+    import json
+    schema = json.load(open(os.path.join(chart_dir, "values.schema.json")))
+    count = 0
+
+    def walk(node, path):
+        nonlocal count
+        if isinstance(node, dict):
+            if "properties" in node:
+                count += 1
+                need(node.get("additionalProperties") is False, f"{path or '/'} admits unknown keys")
+            for k, val in node.items():
+                # Conditionals constrain an object defined elsewhere.
+                if k not in ("if", "then", "else"):
+                    walk(val, f"{path}/{k}")
+        elif isinstance(node, list):
+            for n, val in enumerate(node):
+                walk(val, f"{path}[{n}]")
+    walk(schema, "")
+    need(count >= 20, f"only {count} objects with properties in the schema")
+    wh = schema["properties"]["webhook"]["properties"]
+    need(wh["timeoutSeconds"].get("minimum") == 1 and wh["timeoutSeconds"].get("maximum") == 30,
+         "timeoutSeconds bounds")
+    need(wh["replicas"].get("minimum") == 1, "replicas minimum")
+
+
 def main():
     helm, chart_dir, schema_path, out_dir = sys.argv[1:5]
     defaults = yaml.safe_load(open(os.path.join(chart_dir, "values.yaml")))
     schema = yaml.safe_load(open(schema_path))
     run_check("chart: Chart.yaml apiVersion v2, kubeVersion >= 1.28.0-0", check_chart_yaml, chart_dir)
+    run_check("chart: values.schema.json is strict (additionalProperties false, bounds)",
+              check_schema_strict, chart_dir)
     files = sorted(glob.glob(os.path.join(chart_dir, "ci", "*.yaml")))
     if not files:
         print("FAIL: chart: no values files in ci/")

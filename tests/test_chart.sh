@@ -77,6 +77,8 @@ expect_reject "tls.mode letsencrypt" "/tls/mode" --set tls.mode=letsencrypt
 expect_reject "enforcement_level lenient" "/agent/policy/enforcement_level" \
 	--set agent.policy.enforcement_level=lenient
 expect_reject "appArmorProfile Complain" "/agent/appArmorProfile/type" --set agent.appArmorProfile.type=Complain
+expect_reject "AppArmor Localhost without a profile" "/agent/appArmorProfile/localhostProfile" \
+	--set agent.appArmorProfile.type=Localhost
 expect_reject "runAsUser 0 (root webhook)" "/webhook/runAsUser" --set webhook.runAsUser=0
 expect_reject "string replicas" "/webhook/replicas" --set-string webhook.replicas=2
 expect_reject "namespace label with a space" "/workers/namespaceLabel" --set 'workers.namespaceLabel=bad label'
