@@ -127,19 +127,41 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
 sys.exit("no webhook config in " + sys.argv[1])
 PY
 }
+# check_passes OUT-PREFIX ARGS...: `check -o json ARGS` exits 0 and every
+# Deployment given was evaluated and passed (not skipped: a pass must not be
+# vacuous; NetworkPolicies given alongside are inputs, reported as skipped). Prints the first lines of the output on failure.
+check_passes() {
+	local prefix=$1 rc
+	shift
+	"$bin" check -o json "$@" >"$prefix.json" 2>"$prefix.err"
+	rc=$?
+	[ "$rc" -eq 0 ] || { echo "exit $rc: $(head -c 600 "$prefix.json" "$prefix.err" | tr '\n' ' ')"; return 1; }
+	python3 - "$prefix.json" <<'PY' || return 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = r["summary"]
+deps = [x for x in r["results"] if x.get("kind") == "Deployment"]
+if not deps or s["failed"] or s["errors"] or any(x["status"] != "pass" for x in deps):
+    print(f"not a real pass: summary {s}, deployments {[(x.get('name'), x['status']) for x in deps]}")
+    sys.exit(1)
+PY
+}
 if [ ! -x "$bin" ]; then
 	fail "dogfood: $bin is missing (build it with 'make'; the check command comes from branches cli/policy)"
 else
 	for r in "$tmp"/render/*.yaml; do
 		n=$(basename "$r" .yaml)
 		extract "$r" Deployment webhook "$tmp/$n-webhook.yaml"
-		if out=$("$bin" check --profile restricted "$tmp/$n-webhook.yaml" 2>&1); then
+		if out=$(check_passes "$tmp/$n-r" --profile restricted "$tmp/$n-webhook.yaml"); then
 			pass "dogfood[$n]: webhook Deployment passes --profile restricted"
 		else
 			fail "dogfood[$n]: webhook Deployment vs --profile restricted (exit $?): $(head -5 <<<"$out")"
 		fi
 		config_of "$r" "$tmp/$n-config.yaml"
 		# The rendered config must be one the webhook itself accepts.
+		# (A config's workers.selector may make the webhook pod a non-worker:
+		# only the exit status counts here; the unknown-key case below shows
+		# the config is really parsed.)
 		if out=$("$bin" check --config "$tmp/$n-config.yaml" --profile restricted "$tmp/$n-webhook.yaml" 2>&1); then
 			pass "dogfood[$n]: codeframe-webhook accepts the rendered config"
 		else
@@ -152,7 +174,7 @@ else
 		extract "$r" Deployment example-worker "$tmp/$n-worker.yaml"
 		extract "$r" NetworkPolicy - "$tmp/$n-netpol.yaml"
 		cfg=$tmp/$n-config.yaml
-		if out=$("$bin" check --profile worker --config "$cfg" "$tmp/$n-worker.yaml" "$tmp/$n-netpol.yaml" 2>&1); then
+		if out=$(check_passes "$tmp/$n-w" --profile worker --config "$cfg" "$tmp/$n-worker.yaml" "$tmp/$n-netpol.yaml"); then
 			pass "dogfood[$n]: example worker + NetworkPolicies pass --profile worker"
 		else
 			fail "dogfood[$n]: example worker vs --profile worker (exit $?): $(head -5 <<<"$out")"
@@ -167,6 +189,18 @@ else
 			fail "dogfood[$n]: worker without NetworkPolicies: unexpected result: $(head -3 <<<"$out")"
 		fi
 	done
+	# The config check above is not vacuous: one unknown key is refused.
+	if [ -f "$tmp/default-values-config.yaml" ]; then
+		{ cat "$tmp/default-values-config.yaml"; echo "bogusKey: 1"; } >"$tmp/bad-config.yaml"
+		"$bin" check --config "$tmp/bad-config.yaml" --profile restricted \
+			"$tmp/default-values-webhook.yaml" >"$tmp/bad.out" 2>&1
+		rc=$?
+		if [ "$rc" -eq 2 ] && grep -q bogusKey "$tmp/bad.out"; then
+			pass "dogfood: a rendered config with an unknown key is refused (exit 2)"
+		else
+			fail "dogfood: config with an unknown key: exit $rc: $(head -3 "$tmp/bad.out")"
+		fi
+	fi
 	# With the agent, a worker on RuntimeDefault must be refused (seccompLocalhost on).
 	r=$tmp/render/example-worker-values.yaml
 	if [ -f "$r" ]; then
