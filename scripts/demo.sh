@@ -54,10 +54,10 @@ demo_check() {
 		"NetworkPolicy objects among the inputs form the policy set, as they would in the cluster: a default-deny Ingress policy and an Egress policy that allows only DNS cover the pod, so it passes (exit 0). The Namespace in that file is not a workload and is skipped." \
 		0 "$WEBHOOK" check "$EX/worker-pod.yaml" "$EX/worker-networkpolicies.yaml"
 	step "A worker pod written the quick way" \
-		"examples/noncompliant-pod.yaml runs as root, may escalate privileges, adds NET_RAW, writes its root filesystem, has no limits, reads a Secret and gets a service account token. Every violation is one line: FILE: Kind/name: message [check-id]." \
+		"examples/noncompliant-pod.yaml runs as root, may escalate privileges, adds CHOWN, writes its root filesystem, has no limits, reads a Secret and gets a service account token. Every violation is one line: FILE: Kind/name: message [check-id]." \
 		1 "$WEBHOOK" check "$EX/noncompliant-pod.yaml" "$EX/worker-networkpolicies.yaml"
 	step "The same pod against the Pod Security Standards baseline level" \
-		"baseline only blocks known privilege escalations; NET_RAW and root are allowed there, so this pod passes. The worker profile (the default) is restricted plus the worker checks." \
+		"baseline only blocks known privilege escalations; root and the default runtime capabilities such as CHOWN are allowed there, so this pod passes. The worker profile (the default) is restricted plus the worker checks." \
 		0 "$WEBHOOK" check --profile baseline "$EX/noncompliant-pod.yaml"
 	step "A Deployment whose pod template violates" \
 		"The rules apply to the pod template of Deployments, Jobs, CronJobs and the other controllers, so a bad Deployment is rejected before any pod exists. Paths point into spec.template.spec." \

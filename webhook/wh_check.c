@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,14 +86,27 @@ static void usage(FILE *f)
 	      f);
 }
 
+/* Writes `s` with control characters replaced by '?': names and messages
+ * come from untrusted files, and a newline or an escape sequence in a pod
+ * name must not forge output lines or drive the terminal of a CI log. */
+static void put_clean(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		fputc(ch < 0x20 || ch == 0x7f ? '?' : ch, f);
+	}
+}
+
 __attribute__((format(printf, 1, 2))) static void error_msg(const char *fmt, ...)
 {
+	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("codeframe-webhook check: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	fputs("codeframe-webhook check: ", stderr);
+	put_clean(stderr, msg);
+	fputc('\n', stderr);
 }
 
 /* ---- arguments ---- */
@@ -135,13 +147,13 @@ static int take_value(int argc, char **argv, int *i, const char *lng, const char
 /* 0 ok, 1 help printed, -1 usage error (reported). */
 static int parse_args(int argc, char **argv, options *o)
 {
-	static const struct {
+	const struct {
 		const char *lng, *shrt;
-		size_t off;
+		const char **slot;
 	} opts[] = {
-	    {"--profile", NULL, offsetof(options, profile)},
-	    {"--config", NULL, offsetof(options, config)},
-	    {"--output", "-o", offsetof(options, output)},
+	    {"--profile", NULL, &o->profile},
+	    {"--config", NULL, &o->config},
+	    {"--output", "-o", &o->output},
 	};
 	bool only_paths = false;
 	o->paths = calloc((size_t)argc, sizeof *o->paths);
@@ -165,8 +177,8 @@ static int parse_args(int argc, char **argv, options *o)
 		}
 		int matched = 0;
 		for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !matched; k++) {
-			const char **slot = (const char **)(void *)((char *)o + opts[k].off);
-			matched = take_value(argc, argv, &i, opts[k].lng, opts[k].shrt, slot);
+			matched =
+			    take_value(argc, argv, &i, opts[k].lng, opts[k].shrt, opts[k].slot);
 			if (matched < 0) {
 				error_msg("%s needs a value", a);
 				return -1;
@@ -400,21 +412,37 @@ static bool ends_with_check_id(const char *msg, const char *check)
 	       strncmp(msg + m - c - 1, check, c) == 0;
 }
 
+static void print_prefix(const run *r, const object_ref *ref)
+{
+	put_clean(stdout, r->inputs[ref->input].display);
+	fputs(": ", stdout);
+	put_clean(stdout, object_kind(ref->obj));
+	fputc('/', stdout);
+	put_clean(stdout, object_name(ref->obj));
+	fputs(": ", stdout);
+}
+
 static void print_text(const run *r, const object_ref *ref, const wh_result *res)
 {
-	const char *file = r->inputs[ref->input].display;
-	const char *kind = object_kind(ref->obj), *name = object_name(ref->obj);
 	for (size_t i = 0; i < res->n_violations; i++) {
 		const wh_violation *v = &res->violations[i];
 		const char *msg = v->message ? v->message : "";
 		const char *check = v->check ? v->check : "unknown";
-		if (ends_with_check_id(msg, check))
-			printf("%s: %s/%s: %s\n", file, kind, name, msg);
-		else
-			printf("%s: %s/%s: %s [%s]\n", file, kind, name, msg, check);
+		print_prefix(r, ref);
+		put_clean(stdout, msg);
+		if (!ends_with_check_id(msg, check)) {
+			fputs(" [", stdout);
+			put_clean(stdout, check);
+			fputc(']', stdout);
+		}
+		fputc('\n', stdout);
 	}
-	for (size_t i = 0; i < res->n_warnings; i++)
-		printf("%s: %s/%s: warning: %s\n", file, kind, name, res->warnings[i]);
+	for (size_t i = 0; i < res->n_warnings; i++) {
+		print_prefix(r, ref);
+		fputs("warning: ", stdout);
+		put_clean(stdout, res->warnings[i]);
+		fputc('\n', stdout);
+	}
 }
 
 static cJSON *json_result(const run *r, const object_ref *ref, const char *status)
@@ -522,13 +550,16 @@ static void evaluate_one(run *r, const object_ref *ref)
 
 static void print_summary(const run *r)
 {
+	char errors[64] = "";
+	if (r->errors)
+		snprintf(errors, sizeof errors, ", %zu not evaluable", r->errors);
 	fprintf(stderr,
 	        "check: %zu object%s in %zu input%s (profile %s): %zu passed, %zu failed, "
 	        "%zu skipped%s; %zu violation%s, %zu warning%s\n",
 	        r->n_objects, r->n_objects == 1 ? "" : "s", r->n_inputs,
 	        r->n_inputs == 1 ? "" : "s", wh_profile_name(r->profile), r->passed, r->failed,
-	        r->skipped, r->errors ? ", with errors" : "", r->violations,
-	        r->violations == 1 ? "" : "s", r->warnings, r->warnings == 1 ? "" : "s");
+	        r->skipped, errors, r->violations, r->violations == 1 ? "" : "s", r->warnings,
+	        r->warnings == 1 ? "" : "s");
 }
 
 static int print_json(const run *r)
