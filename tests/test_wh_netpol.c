@@ -73,6 +73,10 @@ Test(wh_netpol, missing_namespace_means_default)
 	             0, "%s", err);
 	cr_assert(cover(s, "default", NULL).ingress);
 	cr_assert(cover(s, NULL, NULL).egress, "a NULL namespace is default too");
+	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: q, namespace: ''}\n"
+	                    "spec: {podSelector: {}}\n"),
+	             0, "%s", err);
+	cr_assert_eq(wh_netpol_set_remove(s, "default", "q"), 0, "an empty namespace is default");
 	cr_assert_not(cover(s, "ci", NULL).ingress);
 	wh_netpol_set_unref(s);
 }
