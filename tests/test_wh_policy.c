@@ -1077,3 +1077,103 @@ Test(wh_policy, concurrent_evaluations_agree)
 	wh_netpol_set_unref(np);
 	cJSON_Delete(o);
 }
+
+/* ---------------------------------------------------------------------- */
+/* Robustness: every node of real workloads replaced by every JSON type   */
+/* ---------------------------------------------------------------------- */
+
+/* The k-th node in preorder (the root is 0), with its parent. */
+static cJSON *nth_node(cJSON *node, cJSON *parent, size_t *k, cJSON **parent_out)
+{
+	if (*k == 0) {
+		*parent_out = parent;
+		return node;
+	}
+	(*k)--;
+	cJSON *child;
+	cJSON_ArrayForEach(child, node)
+	{
+		cJSON *hit = nth_node(child, node, k, parent_out);
+		if (hit)
+			return hit;
+	}
+	return NULL;
+}
+
+static cJSON *replacement(int which)
+{
+	switch (which) {
+	case 0:
+		return cJSON_CreateString("x");
+	case 1:
+		return cJSON_CreateArray();
+	case 2:
+		return cJSON_CreateNumber(1.5);
+	case 3:
+		return cJSON_CreateNull();
+	case 4:
+		return cJSON_CreateObject();
+	default:
+		return cJSON_CreateTrue();
+	}
+}
+
+Test(wh_policy_bad, every_node_of_every_type_never_crashes, .timeout = 120)
+{
+	static const char *const files[] = {
+	    "kind-cronjob-fail.yaml",
+	    "kind-deployment-pass.yaml",
+	    "kind-podtemplate-fail.yaml",
+	    "kind-job-pass.yaml",
+	    "secrets-projected-fail.yaml",
+	    "netpol-allow-all-egress-warn.yaml",
+	    "worker-pod-pass.yaml",
+	    "ephemeral-writable-root-fail.yaml",
+	    "sidecar-without-limits-fail.yaml",
+	    "windows-restricted-pass.yaml",
+	};
+	size_t evaluations = 0, rejected = 0;
+	for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+		char path[256];
+		snprintf(path, sizeof path, "%s/%s", FIXTURES, files[f]);
+		cf_buf buf;
+		cr_assert_eq(cf_read_file(path, CF_MAX_INPUT_FILE_BYTES, &buf, err, sizeof err), 0);
+		cf_yaml_docs d;
+		cr_assert_eq(cf_yaml_parse(buf.data, buf.len, &d, err, sizeof err), 0);
+		cJSON *obj = cJSON_GetArrayItem(d.docs, cJSON_GetArraySize(d.docs) - 1);
+		for (size_t k = 1;; k++) {
+			cJSON *dup = cJSON_Duplicate(obj, 1);
+			size_t kk = k;
+			cJSON *parent = NULL;
+			cJSON *victim = nth_node(dup, NULL, &kk, &parent);
+			cJSON_Delete(dup);
+			if (!victim)
+				break;
+			for (int which = 0; which < 6; which++) {
+				dup = cJSON_Duplicate(obj, 1);
+				kk = k;
+				victim = nth_node(dup, NULL, &kk, &parent);
+				cJSON_ReplaceItemViaPointer(parent, victim, replacement(which));
+				wh_result r;
+				wh_result_init(&r);
+				err[0] = '\0';
+				int rc = wh_policy_evaluate(NULL, WH_PROFILE_WORKER, dup, NULL,
+				                            NULL, &r, err, sizeof err);
+				cr_assert(rc == 0 || rc == -EINVAL, "rc %d", rc);
+				if (rc) {
+					cr_assert_neq(err[0], '\0');
+					rejected++;
+				}
+				evaluations++;
+				wh_result_free(&r);
+				cJSON_Delete(dup);
+			}
+		}
+		cf_yaml_docs_free(&d);
+		cf_buf_free(&buf);
+	}
+	cr_log_info("%zu mutated objects evaluated, %zu rejected as malformed", evaluations,
+	            rejected);
+	cr_assert_gt(evaluations, 1000);
+	cr_assert_gt(rejected, 100, "type errors are caught, not ignored");
+}
