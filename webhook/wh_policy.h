@@ -4,11 +4,20 @@
  * violations. No I/O, no globals, no logging.
  *
  * Profiles: `baseline` and `restricted` are the Pod Security Standards at
- * the latest version with Pod Security Admission's semantics; `worker` is
- * `restricted` plus the checks in DESIGN.md ("Webhook"). Check ids are PSA's
- * own for its checks and readOnlyRootFilesystem, resourceLimits,
- * networkPolicy, secrets, serviceAccountToken, seccompLocalhost,
- * runtimeClass, hostUsers, emptyDirSizeLimit for the worker checks.
+ * the latest version (PSA policy v1.35) with Pod Security Admission's
+ * semantics; `worker` is `restricted` plus the checks in DESIGN.md
+ * ("Webhook"). Check ids are PSA's own for its checks (hostNamespaces,
+ * privileged, capabilities_baseline, hostPathVolumes, hostPorts,
+ * appArmorProfile, seLinuxOptions, procMount, seccompProfile_baseline,
+ * sysctls, windowsHostProcess, hostProbesAndHostLifecycle, restrictedVolumes,
+ * allowPrivilegeEscalation, runAsNonRoot, runAsUser,
+ * seccompProfile_restricted, capabilities_restricted, procMount_restricted)
+ * and readOnlyRootFilesystem, resourceLimits, networkPolicy, secrets,
+ * serviceAccountToken, seccompLocalhost, runtimeClass, hostUsers,
+ * emptyDirSizeLimit for the worker checks. docs/policy.md describes each.
+ * One violation per offending field, in a deterministic order; at
+ * restricted, a field that breaks a baseline check is reported under the
+ * baseline id and its restricted counterpart both.
  *
  * Thread-safety: every function is reentrant; inputs are read-only and may
  * be shared between threads. Ownership: a wh_result owns its strings; free
