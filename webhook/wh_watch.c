@@ -130,6 +130,7 @@ struct wh_watch {
 	cf_kube *kube;
 	wh_npcache *cache;
 	unsigned timeout_seconds, backoff_base_ms, backoff_max_ms;
+	bool timeout_random;
 	pthread_t thread;
 	bool thread_started;
 	atomic_int stopping;
@@ -409,8 +410,13 @@ static int do_watch(wh_watch *w, char *err, size_t errlen)
 {
 	cf_buf path;
 	cf_buf_init(&path, 0);
+	/* As client-go: a random length in [t, 2t] by default, so that many
+	 * replicas do not all reconnect at once. */
+	unsigned timeout = w->timeout_seconds;
+	if (w->timeout_random) /* uniform in [t, 2t]: the jitter helper does that */
+		timeout = (unsigned)cf_kube_backoff_ms(1, timeout, 2ull * timeout, &w->rng);
 	int rc = cf_buf_appendf(&path, "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%u",
-	                        WH_WATCH_NETPOL_PATH, w->timeout_seconds);
+	                        WH_WATCH_NETPOL_PATH, timeout);
 	if (!rc)
 		rc = cf_buf_append_str(&path, "&resourceVersion=");
 	if (!rc)
@@ -434,8 +440,8 @@ static int do_watch(wh_watch *w, char *err, size_t errlen)
 	w->stats.watches++;
 	pthread_mutex_unlock(&w->lock);
 	long status = 0;
-	rc = cf_kube_stream(w->kube, path.data, w->timeout_seconds + STREAM_SLACK_SECONDS, on_bytes,
-	                    s, &status, err, errlen);
+	rc = cf_kube_stream(w->kube, path.data, timeout + STREAM_SLACK_SECONDS, on_bytes, s,
+	                    &status, err, errlen);
 	if (w->pending) { /* a failed event left a half-applied batch */
 		wh_netpol_set_unref(w->pending);
 		w->pending = NULL;
@@ -549,6 +555,7 @@ wh_watch *wh_watch_start(const wh_watch_options *opt, char *err, size_t errlen)
 	pthread_condattr_destroy(&ca);
 	w->cache = opt->cache;
 	w->timeout_seconds = opt->timeout_seconds ? opt->timeout_seconds : 300;
+	w->timeout_random = !opt->timeout_seconds;
 	w->backoff_base_ms = opt->backoff_base_ms ? opt->backoff_base_ms : 250;
 	w->backoff_max_ms = opt->backoff_max_ms ? opt->backoff_max_ms : 30000;
 	struct timespec ts;
