@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cf_kube.h"
 #include "support/fake_apiserver.h"
 #include "support/fake_ca.h"
@@ -445,6 +447,71 @@ Test(request, create_update_patch_conflict, .init = setup_server, .fini = teardo
 	             0, "%s", err);
 	cr_assert(strstr(r.body.data, "\"b\":\"Yg==\"") && !strstr(r.body.data, "\"a\":"), "%s",
 	          r.body.data);
+	cf_kube_response_free(&r);
+	cf_kube_free(k);
+}
+
+Test(request, cluster_scoped_get_put_patch_delete, .init = setup_server, .fini = teardown)
+{
+	const char *coll = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
+	cr_assert_gt(fake_apiserver_put(fs, coll,
+	                                "{\"apiVersion\":\"admissionregistration.k8s.io/v1\","
+	                                "\"kind\":\"ValidatingWebhookConfiguration\",\"metadata\":"
+	                                "{\"name\":\"cg\"},\"webhooks\":[]}"),
+	             0);
+	cf_kube *k = client_with("good-token", ca.ca_pem, false);
+	cf_kube_response r;
+	cf_kube_response_init(&r);
+	char path[256];
+	snprintf(path, sizeof path, "%s/cg", coll);
+	cr_assert_eq(cf_kube_get(k, path, &r, err, sizeof err), 0, "%s", err);
+	cJSON *o = cJSON_Parse(r.body.data);
+	const cJSON *rv =
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "resourceVersion");
+	cr_assert(cJSON_IsString(rv));
+	char put[512];
+	snprintf(put, sizeof put,
+	         "{\"apiVersion\":\"admissionregistration.k8s.io/v1\",\"kind\":"
+	         "\"ValidatingWebhookConfiguration\",\"metadata\":{\"name\":\"cg\","
+	         "\"resourceVersion\":\"%s\"},\"webhooks\":[{\"name\":\"a\"}]}",
+	         rv->valuestring);
+	cJSON_Delete(o);
+	cr_assert_eq(cf_kube_request(k, "PUT", path, NULL, put, strlen(put), &r, err, sizeof err),
+	             0, "%s", err);
+	cr_assert_eq(cf_kube_request(k, "PUT", path, NULL, put, strlen(put), &r, err, sizeof err),
+	             -EEXIST, "the same resourceVersion again is stale");
+	cr_assert_str_eq(r.reason, "Conflict");
+	const char *patch = "{\"metadata\":{\"labels\":{\"a\":\"b\"}}}";
+	cr_assert_eq(cf_kube_request(k, "PATCH", path, "application/merge-patch+json", patch,
+	                             strlen(patch), &r, err, sizeof err),
+	             0, "%s", err);
+	cr_assert(strstr(r.body.data, "\"labels\":{\"a\":\"b\"}"), "%s", r.body.data);
+	cr_assert(strstr(r.body.data, "\"webhooks\":[{\"name\":\"a\"}]"), "kept: %s", r.body.data);
+	cr_assert_eq(cf_kube_request(k, "DELETE", path, NULL, NULL, 0, &r, err, sizeof err), 0);
+	cr_assert_eq(cf_kube_get(k, path, &r, err, sizeof err), -ENOENT);
+	cf_kube_response_free(&r);
+	cf_kube_free(k);
+}
+
+Test(request_bad, unsupported_patch_type_and_bad_body, .init = setup_server, .fini = teardown)
+{
+	cr_assert_gt(fake_apiserver_put(fs, "/api/v1/secrets",
+	                                "{\"metadata\":{\"name\":\"s\",\"namespace\":\"x\"}}"),
+	             0);
+	cf_kube *k = client_with("good-token", ca.ca_pem, false);
+	cf_kube_response r;
+	cf_kube_response_init(&r);
+	const char *patch = "[{\"op\":\"add\"}]";
+	cr_assert_eq(cf_kube_request(k, "PATCH", "/api/v1/namespaces/x/secrets/s",
+	                             "application/json-patch+json", patch, strlen(patch), &r, err,
+	                             sizeof err),
+	             -EIO);
+	cr_assert_eq(r.status, 415);
+	cr_assert(strstr(err, "HTTP 415"), "%s", err);
+	cr_assert_eq(cf_kube_request(k, "POST", "/api/v1/namespaces/x/secrets", NULL, "nope", 4, &r,
+	                             err, sizeof err),
+	             -EINVAL);
+	cr_assert(strstr(err, "HTTP 400: request body is not a JSON object"), "%s", err);
 	cf_kube_response_free(&r);
 	cf_kube_free(k);
 }

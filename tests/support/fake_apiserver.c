@@ -681,6 +681,12 @@ static enum MHD_Result do_write(fake_apiserver *fs, struct MHD_Connection *c, co
 	char msg[512];
 	const char *resource = resource_of(collection);
 	cJSON *in = NULL;
+	if (!strcmp(method, "PATCH")) {
+		const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+		if (!ct || strncmp(ct, "application/merge-patch+json", 28) != 0)
+			return send_status(c, 415, "UnsupportedMediaType",
+			                   "the fake API server applies merge patches only");
+	}
 	if (strcmp(method, "DELETE") != 0) {
 		in = body->len ? cJSON_ParseWithLength(body->data, body->len) : NULL;
 		if (!cJSON_IsObject(in)) {
@@ -753,13 +759,6 @@ static enum MHD_Result do_write(fake_apiserver *fs, struct MHD_Connection *c, co
 		}
 		next = in;
 	} else {
-		const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-		if (!ct || strncmp(ct, "application/merge-patch+json", 28) != 0) {
-			pthread_mutex_unlock(&fs->lock);
-			cJSON_Delete(in);
-			return send_status(c, 415, "UnsupportedMediaType",
-			                   "the fake API server applies merge patches only");
-		}
 		next = merge_patch(cJSON_Duplicate(o->json, 1), in);
 		cJSON_Delete(in);
 	}
