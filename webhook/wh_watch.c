@@ -184,7 +184,8 @@ static void name_of(const cJSON *obj, const char **ns, const char **name)
 	const cJSON *n = cJSON_GetObjectItemCaseSensitive(md, "name");
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(md, "namespace");
 	*name = cJSON_IsString(n) ? n->valuestring : NULL;
-	*ns = cJSON_IsString(s) ? s->valuestring : "default";
+	/* As wh_netpol: no namespace, or an empty one, is "default". */
+	*ns = cJSON_IsString(s) && s->valuestring[0] ? s->valuestring : "default";
 }
 
 /* The object's resourceVersion, or NULL when missing or oversized. */
