@@ -668,3 +668,19 @@ Test(watch_bad, error_event_other_than_410_reconnects, .init = setup, .fini = te
 	cr_assert_eq(stats().lists, 1, "resumed, not relisted");
 	cr_assert_eq(stats().relists, 0);
 }
+
+Test(watch_bad, expired_continue_restarts_the_list, .init = setup, .fini = teardown)
+{
+	for (int i = 0; i < 700; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "p%d", i);
+		put_policy("ns1", name, "x", "[\"Ingress\"]");
+	}
+	fake_apiserver_add_fault(fs, FAKE_FAULT_CONTINUE_EXPIRED);
+	start_watch("tok");
+	cr_assert(wait_count(700), "a complete list, never half of one");
+	wh_watch_stats st = stats();
+	cr_assert_eq(st.errors, 1);
+	cr_assert(strstr(st.last_error, "HTTP 410"), "%s", st.last_error);
+	cr_assert_eq(st.lists, 1);
+}

@@ -409,7 +409,7 @@ static enum MHD_Result do_list(fake_apiserver *fs, struct MHD_Connection *c, con
 			pthread_mutex_unlock(&fs->lock);
 			return send_status(c, 400, "BadRequest", "invalid continue token");
 		}
-		if (list_rv < fs->compacted_rv) {
+		if (list_rv < fs->compacted_rv || take_fault(fs, FAKE_FAULT_CONTINUE_EXPIRED)) {
 			pthread_mutex_unlock(&fs->lock);
 			return send_status(c, 410, "Expired",
 			                   "The provided continue parameter is too old to display "

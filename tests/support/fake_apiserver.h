@@ -43,12 +43,13 @@
 typedef struct fake_apiserver fake_apiserver;
 
 typedef enum fake_fault {
-	FAKE_FAULT_WATCH_CUT = 1,   /* next watch: cut the connection halfway through an event */
-	FAKE_FAULT_WATCH_SLOW,      /* next watch: events in pieces of 1-3 bytes */
-	FAKE_FAULT_WATCH_GONE_HTTP, /* next watch: HTTP 410 Status */
-	FAKE_FAULT_WATCH_EXPIRED,   /* next watch: 200, then an ERROR event with code 410 */
-	FAKE_FAULT_LIST_500,        /* next list: HTTP 500 */
-	FAKE_FAULT_UPDATE_CONFLICT, /* next PUT/PATCH: 409 Conflict */
+	FAKE_FAULT_WATCH_CUT = 1,    /* next watch: cut the connection halfway through an event */
+	FAKE_FAULT_WATCH_SLOW,       /* next watch: events in pieces of 1-3 bytes */
+	FAKE_FAULT_WATCH_GONE_HTTP,  /* next watch: HTTP 410 Status */
+	FAKE_FAULT_WATCH_EXPIRED,    /* next watch: 200, then an ERROR event with code 410 */
+	FAKE_FAULT_LIST_500,         /* next list: HTTP 500 */
+	FAKE_FAULT_UPDATE_CONFLICT,  /* next PUT/PATCH: 409 Conflict */
+	FAKE_FAULT_CONTINUE_EXPIRED, /* next list page with `continue`: 410 Expired */
 } fake_fault;
 
 typedef struct fake_apiserver_stats {
