@@ -5,7 +5,7 @@
  * reference-counted so requests in flight keep theirs), the certificate
  * store (polled every second, see wh_tls.h), the NetworkPolicy snapshot
  * (wh_npcache, published once from --network-policies files and again on
- * SIGHUP; the live watch of issue 4 publishes into the same cache), the
+ * SIGHUP, or by the live watch, wh_watch.h, with API access), the
  * metrics registry and the HTTP front end (wh_http.h).
  *
  * One JSON line per decision on stdout (cf_log); start-up and reload
@@ -31,6 +31,7 @@
 #include <cjson/cJSON.h>
 
 #include "cf_buf.h"
+#include "cf_kube.h"
 #include "cf_limits.h"
 #include "cf_log.h"
 #include "cf_metrics.h"
@@ -42,6 +43,7 @@
 #include "wh_netpol.h"
 #include "wh_npcache.h"
 #include "wh_tls.h"
+#include "wh_watch.h"
 
 /* SIGTERM: how long requests in flight may take before we exit anyway.
  * Below Kubernetes' default terminationGracePeriodSeconds (30). */
@@ -67,6 +69,10 @@ typedef struct server {
 	cf_metrics *metrics;
 	cf_metric *m_requests, *m_latency, *m_violations, *m_errors, *m_cert_expiry;
 	cf_metric *m_reloads, *m_netpol_synced, *m_inflight;
+	/* The live NetworkPolicy watch (issue 4), when it runs. */
+	wh_watch *watch;
+	pthread_mutex_t watch_metrics_lock; /* turns watch stats into counters */
+	cf_metric *m_watch_events, *m_watch_errors, *m_watch_relists, *m_netpols;
 } server;
 
 static void log_error(const char *msg, const char *detail)
@@ -438,6 +444,29 @@ static void on_validate(void *ctx, const char *body, size_t len, uint64_t start_
 	wh_admission_request_free(&req);
 }
 
+/* Counters follow the watch's own tallies: add what is new since the
+ * last rendering (under a lock, so two scrapes cannot both add it). */
+static void counter_follow(cf_metric *c, unsigned long now)
+{
+	double have = cf_metric_value(c, NULL);
+	if ((double)now > have)
+		cf_metric_add(c, NULL, (uint64_t)((double)now - have));
+}
+
+static void watch_metrics(server *sv)
+{
+	if (!sv->watch)
+		return;
+	wh_watch_stats st;
+	wh_watch_stats_get(sv->watch, &st);
+	pthread_mutex_lock(&sv->watch_metrics_lock);
+	counter_follow(sv->m_watch_events, st.events);
+	counter_follow(sv->m_watch_errors, st.errors);
+	counter_follow(sv->m_watch_relists, st.relists);
+	cf_metric_set(sv->m_netpols, NULL, (double)st.policies);
+	pthread_mutex_unlock(&sv->watch_metrics_lock);
+}
+
 static void on_probe(void *ctx, wh_http_endpoint ep, wh_http_reply *out)
 {
 	server *sv = ctx;
@@ -461,6 +490,7 @@ static void on_probe(void *ctx, wh_http_endpoint ep, wh_http_reply *out)
 	cf_metric_set(sv->m_cert_expiry, NULL, (double)wh_tls_store_not_after(sv->tls));
 	cf_metric_set(sv->m_netpol_synced, NULL, wh_npcache_synced(sv->npcache) ? 1.0 : 0.0);
 	cf_metric_set(sv->m_inflight, NULL, (double)wh_http_inflight(sv->http));
+	watch_metrics(sv);
 	cf_buf b;
 	cf_buf_init(&b, 0);
 	if (cf_metrics_render(sv->metrics, &b)) {
@@ -558,6 +588,22 @@ static int setup_metrics(server *sv, char *err, size_t errlen)
 	                                  "Requests being served.", NULL, 0, err, errlen);
 	if (!sv->m_inflight)
 		return -EINVAL;
+	sv->m_watch_events = cf_metrics_counter(
+	    m, "codeframe_webhook_netpol_watch_events_total",
+	    "NetworkPolicy watch events applied (bookmarks included).", NULL, 0, err, errlen);
+	sv->m_watch_errors = cf_metrics_counter(
+	    m, "codeframe_webhook_netpol_watch_errors_total",
+	    "Failed NetworkPolicy lists and watches (each retried with backoff).", NULL, 0, err,
+	    errlen);
+	sv->m_watch_relists =
+	    cf_metrics_counter(m, "codeframe_webhook_netpol_watch_relists_total",
+	                       "NetworkPolicy relists after 410 Gone (resourceVersion too old).",
+	                       NULL, 0, err, errlen);
+	sv->m_netpols = cf_metrics_gauge(m, "codeframe_webhook_netpol_policies",
+	                                 "NetworkPolicies in the watch's current snapshot.", NULL,
+	                                 0, err, errlen);
+	if (!sv->m_watch_events || !sv->m_watch_errors || !sv->m_watch_relists || !sv->m_netpols)
+		return -EINVAL;
 	return 0;
 }
 
@@ -597,6 +643,14 @@ static void reload(server *sv)
 	size_t n;
 	char *const *files = netpol_files(sv, fresh, &n);
 	wh_netpol_set *set = NULL;
+	if (n && sv->watch) {
+		/* One source at a time: the watch would overwrite the files'
+		 * snapshot at its next event. */
+		cf_log_msg(CF_LOG_WARNING, "serve",
+		           "NetworkPolicy files are ignored while the API watch runs; restart "
+		           "to change the source");
+		n = 0;
+	}
 	if (n) {
 		set = load_netpols(files, n, err, sizeof err);
 		if (!set) {
@@ -639,11 +693,54 @@ static void reload(server *sv)
 static void server_free(server *sv)
 {
 	wh_http_stop(sv->http);
+	/* After the HTTP threads (no reader left), before the cache it fills. */
+	wh_watch_stop(sv->watch);
+	sv->watch = NULL;
 	wh_tls_store_free(sv->tls);
 	wh_npcache_free(sv->npcache);
 	cf_metrics_free(sv->metrics);
 	wh_config_unref(sv->cfg);
 	pthread_mutex_destroy(&sv->cfg_lock);
+	pthread_mutex_destroy(&sv->watch_metrics_lock);
+}
+
+/* NetworkPolicies from the API: with --kubeconfig, or in a pod with a
+ * service account, when the networkPolicy check is on and no files were
+ * given. Without either the cache stays unsynced and the check follows
+ * networkPolicyNotSynced. */
+static int start_watch(server *sv, char *err, size_t errlen)
+{
+	const wh_server_config *s = &sv->cfg->server;
+	bool in_cluster = !s->kubeconfig[0] && cf_kube_in_cluster_detect(NULL);
+	if (!s->kubeconfig[0] && !in_cluster)
+		return 0;
+	if (!netpol_check_active(sv->cfg)) {
+		cf_log_msg(CF_LOG_INFO, "serve",
+		           "the networkPolicy check is off: NetworkPolicies are not watched");
+		return 0;
+	}
+	cf_kube_config kc;
+	char e[1024] = "";
+	int rc = s->kubeconfig[0] ? cf_kube_config_kubeconfig(s->kubeconfig, NULL, &kc, e, sizeof e)
+	                          : cf_kube_config_in_cluster(NULL, &kc, e, sizeof e);
+	if (rc) {
+		snprintf(err, errlen, "Kubernetes API access: %.900s", e);
+		return rc;
+	}
+	wh_watch_options o = {.kube = &kc, .cache = sv->npcache};
+	sv->watch = wh_watch_start(&o, e, sizeof e);
+	if (!sv->watch) {
+		snprintf(err, errlen, "NetworkPolicy watch: %.900s", e);
+		cf_kube_config_free(&kc);
+		return -EIO;
+	}
+	cJSON *obj = cJSON_CreateObject();
+	cJSON_AddStringToObject(obj, "component", "serve");
+	cJSON_AddStringToObject(obj, "msg", "watching NetworkPolicies");
+	cJSON_AddStringToObject(obj, "api", kc.source);
+	cf_log_emit(CF_LOG_INFO, obj);
+	cf_kube_config_free(&kc);
+	return 0;
 }
 
 static int start(server *sv, char *err, size_t errlen)
@@ -657,13 +754,6 @@ static int start(server *sv, char *err, size_t errlen)
 		         "self-managed TLS (--tls-secret/--webhook-config/--service) "
 		         "needs the Kubernetes API client, not in this build; use "
 		         "--tls-cert and --tls-key");
-		return -ENOTSUP;
-	}
-	if (s->kubeconfig[0]) {
-		snprintf(err, errlen,
-		         "--kubeconfig (the live NetworkPolicy watch) needs the "
-		         "Kubernetes API client, not in this build; use "
-		         "--network-policies FILE...");
 		return -ENOTSUP;
 	}
 	if (!s->tls_cert[0] || !s->tls_key[0]) {
@@ -686,6 +776,8 @@ static int start(server *sv, char *err, size_t errlen)
 		if (!set)
 			return -EINVAL;
 		wh_npcache_publish(sv->npcache, set);
+	} else if (start_watch(sv, err, errlen)) {
+		return -EINVAL;
 	}
 	sv->tls = wh_tls_store_new(s->tls_cert, s->tls_key, err, errlen);
 	if (!sv->tls)
@@ -727,9 +819,11 @@ int wh_serve_main(int argc, char **argv)
 	server sv;
 	memset(&sv, 0, sizeof sv);
 	pthread_mutex_init(&sv.cfg_lock, NULL);
+	pthread_mutex_init(&sv.watch_metrics_lock, NULL);
 	int rc = parse_flags(argc, argv, &sv.fl);
 	if (rc) {
 		pthread_mutex_destroy(&sv.cfg_lock);
+		pthread_mutex_destroy(&sv.watch_metrics_lock);
 		return rc > 0 ? 0 : 2;
 	}
 	/* Blocked before any thread exists, so every thread inherits the mask
