@@ -907,6 +907,7 @@ Test(serve, startup_errors_are_json_lines_and_fail, .init = setup, .fini = teard
 	cr_assert_eq(run_to_exit(nocert), 1);
 	const char *badflag[] = {bin(), "serve", "--bogus", NULL};
 	cr_assert_eq(run_to_exit(badflag), 2);
+	cr_assert_eq(ts_wait_for_text(log_path, "\"msg\":\"bad command line\"", 100), 0);
 	const char *badmode[] = {bin(),    "serve",     "--mode", "loud", "--tls-cert",
 	                         crt_path, "--tls-key", key_path, NULL};
 	cr_assert_eq(run_to_exit(badmode), 1);

@@ -110,7 +110,9 @@ static int flag_value(int argc, char **argv, int *i, const char *name, const cha
 	if (argv[*i][n] != '\0')
 		return 0;
 	if (*i + 1 >= argc) {
-		fprintf(stderr, "serve: %s needs a value\n", name);
+		char msg[128];
+		snprintf(msg, sizeof msg, "%s needs a value", name);
+		log_error("bad command line", msg);
 		return -EINVAL;
 	}
 	*out = argv[++*i];
@@ -145,8 +147,8 @@ static int parse_flags(int argc, char **argv, flags *f)
 			while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
 				i++;
 			if (i < start) {
-				fprintf(stderr,
-				        "serve: --network-policies needs at least one FILE\n");
+				log_error("bad command line",
+				          "--network-policies needs at least one FILE");
 				return -EINVAL;
 			}
 			f->netpol_files = argv + start;
@@ -161,7 +163,9 @@ static int parse_flags(int argc, char **argv, flags *f)
 		if (matched < 0)
 			return -EINVAL;
 		if (!matched) {
-			fprintf(stderr, "serve: unknown argument \"%s\"\n", argv[i]);
+			char msg[256];
+			snprintf(msg, sizeof msg, "unknown argument \"%.200s\"", argv[i]);
+			log_error("bad command line", msg);
 			usage(stderr);
 			return -EINVAL;
 		}
