@@ -140,16 +140,29 @@ static void write_item(na_events *q, const struct item *it)
 	snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
 	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 	         (long)(it->time.tv_nsec / 1000000) % 1000);
+	cJSON *line = cJSON_CreateObject();
 	cJSON *o = build(it->ns, it->pod, it->container, it->pid, it->command, &it->decision,
 	                 it->decision_text, it->project_id, it->user_id, it->latency_us, it->error);
-	if (!o)
-		return;
-	cJSON_AddStringToObject(o, "time", stamp);
-	char *line = cf_log_format(it->level, o);
-	if (line) {
-		write_all(q->fd, line, strlen(line));
-		free(line);
+	char *text = NULL;
+	if (!line || !o)
+		goto out;
+	/* time and level first, like every cf_log line. */
+	cJSON_AddStringToObject(line, "time", stamp);
+	cJSON_AddStringToObject(line, "level", cf_log_level_name(it->level));
+	while (o->child) {
+		cJSON *f = cJSON_DetachItemViaPointer(o, o->child);
+		cJSON_AddItemToObject(line, f->string, f);
 	}
+	text = cJSON_PrintUnformatted(line);
+	if (text) {
+		size_t n = strlen(text);
+		text[n] = '\n'; /* replaces the terminator; length passed below */
+		write_all(q->fd, text, n + 1);
+	}
+out:
+	free(text);
+	cJSON_Delete(line);
+	cJSON_Delete(o);
 }
 
 static void write_drop_notice(na_events *q, uint64_t n)
