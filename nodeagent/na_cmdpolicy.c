@@ -144,8 +144,14 @@ static int read_list(const cf_yaml_docs *d, const cJSON *node, const char *key, 
 		if (!il)
 			il = line;
 		if (!cJSON_IsString(it) || !it->valuestring[0]) {
-			errf(err, errlen, fname, il, "%s[%zu] must be a non-empty string", key,
-			     idx);
+			/* `true`, `false`, `null` and numbers are real command
+			 * names that YAML reads as other types. */
+			bool scalar = cJSON_IsBool(it) || cJSON_IsNumber(it) || cJSON_IsNull(it);
+			errf(err, errlen, fname, il, "%s[%zu] must be a non-empty string%s", key,
+			     idx,
+			     scalar ? " (quote it: YAML reads true, false, null and numbers as "
+			              "other types)"
+			            : "");
 			return -EINVAL;
 		}
 		if (names && strpbrk(it->valuestring, "/ \t\n")) {
