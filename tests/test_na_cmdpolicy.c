@@ -478,7 +478,7 @@ Test(na_cmdpolicy, findings_are_bounded)
 	na_policy *p = load(t, 1);
 	char arg[512] = "";
 	for (int i = 0; i < 40; i++) {
-		char w[8];
+		char w[16];
 		snprintf(w, sizeof w, "a%d ", i);
 		strncat(arg, w, sizeof arg - strlen(arg) - 1);
 	}
@@ -595,5 +595,17 @@ Test(na_cmdpolicy, decision_json)
 	j = na_policy_to_json(p);
 	cr_assert_str_eq(cJSON_GetObjectItem(j, "enforcement_level")->valuestring, "strict");
 	cJSON_Delete(j);
+	na_policy_free(p);
+}
+
+Test(na_cmdpolicy, unknown_key_in_deploy_form)
+{
+	const char *text = "command_validation: enforce\nsafe_commands: true\n";
+	char err[512];
+	na_policy *p = na_policy_new();
+	cr_assert_eq(na_policy_load_buffer(p, "security.yml", text, strlen(text), err, sizeof err),
+	             -EINVAL);
+	cr_assert(strstr(err, "security.yml: line 2: unknown key \"safe_commands\"") != NULL, "%s",
+	          err);
 	na_policy_free(p);
 }
