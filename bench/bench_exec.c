@@ -1,12 +1,14 @@
 /*
  * bench_exec.c - what `codeframe-agent exec` adds to each exec.
- *
- * fork + exec /bin/true + wait, timed one by one, directly and under the
+ * * fork + exec /bin/true + wait, timed one by one, directly and under the
  * agent (strict policy, every exec decided and logged to /dev/null), in
  * interleaved rounds so that machine noise hits both alike. Reports the
- * median per exec of each, the microseconds added, and the ratio.
+ * median per exec of each, the microseconds added, and the ratio. A third
+ * series runs under the agent with `enforcement_level: disabled` (answered
+ * without reading anything): the cost of the notification round trip
+ * itself, so the report separates mechanism from decision.
  *
- * Usage: bench_exec [ROUNDS [EXECS_PER_ROUND]]   (defaults 6, 400)
+ * Usage: bench_exec [ROUNDS [EXECS_PER_ROUND]]   (defaults 12, 200)
  * Internal: bench_exec --inner N  (the loop; prints one time per line)
  * Environment: BUILD or CF_BUILD_DIR (where codeframe-agent is).
  */
@@ -116,9 +118,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--inner") == 0)
 		return inner((size_t)strtoul(argv[2], NULL, 10));
-
-	size_t rounds = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 6;
-	size_t per = argc > 2 ? (size_t)strtoul(argv[2], NULL, 10) : 400;
+	size_t rounds = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 12;
+	size_t per = argc > 2 ? (size_t)strtoul(argv[2], NULL, 10) : 200;
 	if (!rounds || !per || rounds > 1000 || per > 100000) {
 		fprintf(stderr, "usage: bench_exec [ROUNDS [EXECS_PER_ROUND]]\n");
 		return 2;
@@ -129,6 +130,7 @@ int main(int argc, char **argv)
 	if (!dir || !dir[0])
 		dir = "build";
 	char agent[4096], self[4096], policy[] = "/tmp/bench_exec_policy.XXXXXX";
+	char offpolicy[] = "/tmp/bench_exec_off.XXXXXX";
 	snprintf(agent, sizeof agent, "%s/codeframe-agent", dir);
 	ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (sl <= 0 || access(agent, X_OK) != 0) {
@@ -150,12 +152,23 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	close(pfd);
+	pfd = mkstemp(offpolicy);
+	const char *off = "enforcement_level: disabled\n";
+	if (pfd < 0 || write(pfd, off, strlen(off)) != (ssize_t)strlen(off)) {
+		if (pfd >= 0)
+			close(pfd);
+		unlink(policy);
+		unlink(offpolicy);
+		return 1;
+	}
+	close(pfd);
 
 	double *direct = calloc(rounds * per, sizeof *direct);
 	double *under = calloc(rounds * per, sizeof *under);
-	size_t nd = 0, nu = 0;
+	double *bare = calloc(rounds * per, sizeof *bare);
+	size_t nd = 0, nu = 0, nb = 0;
 	int rc = 1;
-	if (!direct || !under)
+	if (!direct || !under || !bare)
 		goto out;
 	for (size_t r = 0; r < rounds; r++) {
 		if (loop(per, direct + nd) < 0) {
@@ -163,21 +176,26 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		nd += per;
-		if (supervised(agent, self, policy, per, under, &nu) < 0) {
+		if (supervised(agent, self, policy, per, under, &nu) < 0 ||
+		    supervised(agent, self, offpolicy, per, bare, &nb) < 0) {
 			fprintf(stderr, "bench_exec: supervised loop failed\n");
 			goto out;
 		}
 	}
-	double md = median(direct, nd), mu = median(under, nu);
+	double md = median(direct, nd), mu = median(under, nu), mb = median(bare, nb);
 	printf("fork+exec /bin/true, %zu interleaved rounds x %zu execs each way\n", rounds, per);
 	printf("  direct:               median %8.1f us per exec\n", md);
+	printf("  under agent (off):    median %8.1f us per exec (notify round trip only)\n", mb);
 	printf("  under agent (strict): median %8.1f us per exec\n", mu);
 	printf("  added by the agent:   %8.1f us per exec (target <= 50)\n", mu - md);
 	printf("  ratio:                %8.2fx\n", mu / md);
+	printf("  of which mechanism:   %8.1f us, reading + deciding: %.1f us\n", mb - md, mu - mb);
 	rc = 0;
 out:
 	unlink(policy);
+	unlink(offpolicy);
 	free(direct);
 	free(under);
+	free(bare);
 	return rc;
 }
