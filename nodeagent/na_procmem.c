@@ -62,6 +62,35 @@ static int fetch(struct reader *r, uint64_t addr)
 	return 0;
 }
 
+/* Fetches the blocks holding the path and the argv array with one
+ * process_vm_readv. Best effort: a block that cannot be read here is
+ * fetched (and its error reported) by fetch() later. */
+static void prefetch(struct reader *r, uint64_t a1, uint64_t a2)
+{
+	uint64_t b1 = a1 & ~(uint64_t)(BLOCK - 1), b2 = a2 & ~(uint64_t)(BLOCK - 1);
+	if (!a1 || !a2 || b1 == b2)
+		return;
+	struct iovec local[2] = {
+	    {.iov_base = r->block[0], .iov_len = BLOCK},
+	    {.iov_base = r->block[1], .iov_len = BLOCK},
+	};
+	struct iovec remote[2] = {
+	    {.iov_base = (void *)(uintptr_t)b1, .iov_len = BLOCK},
+	    {.iov_base = (void *)(uintptr_t)b2, .iov_len = BLOCK},
+	};
+	ssize_t n = process_vm_readv(r->pid, local, 2, remote, 2, 0);
+	/* Partial transfers stop at the first unreadable remote iovec. */
+	if (n >= (ssize_t)BLOCK) {
+		r->addr[0] = b1;
+		r->valid[0] = true;
+	}
+	if (n == (ssize_t)(2 * BLOCK)) {
+		r->addr[1] = b2;
+		r->valid[1] = true;
+	}
+	r->next = 2 % NBLOCKS;
+}
+
 static int read_u64(struct reader *r, uint64_t addr, uint64_t *out)
 {
 	unsigned char tmp[8];
@@ -305,7 +334,7 @@ int na_procmem_read_exec_at(const na_notify_req *req, int notify_fd, const na_pr
 	uint64_t argv_addr = at ? req->args[2] : req->args[1];
 	int dirfd = at ? (int)req->args[0] : AT_FDCWD;
 	int flags = at ? (int)req->args[4] : 0;
-
+	prefetch(r, path_addr, argv_addr);
 	rc = read_str(r, path_addr, CF_AGENT_MAX_PATH_BYTES, &pb);
 	if (rc == -E2BIG)
 		rc = -ENAMETOOLONG;
