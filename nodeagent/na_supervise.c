@@ -313,7 +313,7 @@ int na_supervise_run(const na_supervise_opts *o, char *err, size_t errlen)
 	for (;;) {
 		struct pollfd pf[2] = {
 		    {.fd = sfd, .events = POLLIN},
-		    {.fd = notify_open ? na_notify_fd(l.notify) : -1, .events = POLLIN},
+		    {.fd = notify_open && l.notify ? na_notify_fd(l.notify) : -1, .events = POLLIN},
 		};
 		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
@@ -323,8 +323,19 @@ int na_supervise_run(const na_supervise_opts *o, char *err, size_t errlen)
 			goto fail;
 		}
 		if (pf[1].revents & POLLIN) {
-			if (handle_one(&l) < 0)
+			int hrc = handle_one(&l);
+			if (hrc < 0) {
+				/* An unusable listener: close it so that the
+				 * tree's execs fail (ENOSYS) instead of hanging
+				 * on an fd nobody reads. */
+				dprintf(o->log_fd,
+				        "codeframe-agent: seccomp listener failed (%s); later "
+				        "execs in the tree fail\n",
+				        strerror(-hrc));
+				na_notify_free(l.notify);
+				l.notify = NULL;
 				notify_open = false;
+			}
 		} else if (pf[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
 			notify_open = false; /* no filtered task is left */
 		}
