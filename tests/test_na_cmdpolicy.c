@@ -306,6 +306,14 @@ static const struct dcase denied_cases[] = {
      true,
      NA_VERDICT_DENY,
      "allowed_shell_operators"},
+    /* a shell behind another name (symlink) is still scanned */
+    {"make",
+     "dash",
+     {"make", "-c", "a; b"},
+     false,
+     false,
+     NA_VERDICT_DENY,
+     "allowed_shell_operators"},
 };
 
 static void run_case(const na_policy *p, const struct dcase *c, size_t idx, const char *table)

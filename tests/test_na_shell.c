@@ -52,6 +52,7 @@ static const struct scase found[] = {
     {"x=1 # c\ny", B(NEWLINE), 0},
     {"echo a#b;c", B(SEMI), 0},
     {"case x in a) y;; esac", B(SEMI), 0},
+    {"a\r#;b", B(SEMI), 0},
 };
 
 /* Things that must NOT be reported as operators. */
