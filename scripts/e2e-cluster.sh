@@ -190,6 +190,9 @@ do_up() {
 		--client-port "$ETCD_PORT" --peer-port "$ETCD_PEER_PORT" --ready-file "$RUN/etcd.ready"
 	wait_for "etcd" 60 test -f "$RUN/etcd.ready"
 
+	# MutatingAdmissionPolicy (beta, off by default in 1.34) lets the tests
+	# inject a sidecar into controller-created pods the way a mesh injector
+	# would, without another webhook server; nothing else depends on it.
 	start kube-apiserver "$LOGS/kube-apiserver.log" "$BIN/kube-apiserver" \
 		--etcd-servers="http://127.0.0.1:$ETCD_PORT" \
 		--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
@@ -202,6 +205,8 @@ do_up() {
 		--service-account-signing-key-file="$PKI/sa.key" \
 		--service-cluster-ip-range="$SERVICE_CIDR" \
 		--allow-privileged=true \
+		--feature-gates=MutatingAdmissionPolicy=true \
+		--runtime-config=admissionregistration.k8s.io/v1beta1=true \
 		--endpoint-reconciler-type=none \
 		--profiling=false \
 		--v="${E2E_APISERVER_V:-2}"

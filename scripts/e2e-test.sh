@@ -1,0 +1,547 @@
+#!/usr/bin/env bash
+# End-to-end tests against a real control plane (scripts/e2e-cluster.sh): the C
+# webhook runs as a host process on 127.0.0.1 with a throwaway CA, the Helm
+# chart is installed into the real kube-apiserver with its webhook pointed at
+# that process (values webhook.url + webhook.caBundle: a `url:` clientConfig),
+# the node agent is disabled (there is no kubelet), and every case is driven
+# through kubectl. Prints `PASS: name`, `FAIL: name` and `SKIP: name (why)`;
+# exits non-zero if anything failed (or, with E2E_STRICT=1, was skipped).
+# Always tears the cluster and the webhook down, whatever happens.
+#
+# Env: BUILD (build dir with codeframe-webhook, default build), E2E_KEEP=1
+# (leave the cluster up for inspection), E2E_NETPOL=auto|watch|files (where
+# the webhook reads NetworkPolicies; auto = watch when webhook/wh_kube.c is
+# built in), HELM (helm binary; default: scripts/helm.sh's).
+set -uo pipefail
+# Pipelines ending in expect_*() must run those in this shell (counters, $OUT).
+shopt -s lastpipe
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD=${BUILD:-build}
+E2E_BUILD=${E2E_BUILD:-$ROOT/build/e2e}
+WORK=$E2E_BUILD/test
+WEBHOOK=$ROOT/$BUILD/codeframe-webhook
+NS=e2e-workers         # labelled worker namespace
+NS_PLAIN=e2e-plain     # unlabelled namespace
+RELEASE=cfg
+RELEASE_NS=codeframe-guard
+WORKER_LABEL=codeframe.io/workers
+IMAGE=registry.example/worker:1 # never pulled: there is no kubelet
+
+npass=0
+nfail=0
+nskip=0
+pass() {
+	echo "PASS: $1"
+	npass=$((npass + 1))
+}
+fail() {
+	echo "FAIL: $1${2:+ -- $2}"
+	nfail=$((nfail + 1))
+}
+skip() {
+	echo "SKIP: $1 ($2)"
+	nskip=$((nskip + 1))
+}
+note() { echo "# $*"; }
+
+WH_PID=""
+cleanup() {
+	stop_webhook
+	if [ "${E2E_KEEP:-0}" = 1 ]; then
+		note "E2E_KEEP=1: cluster left running; stop it with scripts/e2e-cluster.sh down"
+	else
+		scripts/e2e-cluster.sh down >/dev/null 2>&1 || true
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- setup ------------------------------------------------------------------
+
+[ -x "$WEBHOOK" ] || {
+	echo "FAIL: setup -- $WEBHOOK not built (run make)"
+	exit 1
+}
+scripts/e2e-cluster.sh up || {
+	echo "FAIL: setup -- control plane did not start"
+	exit 1
+}
+eval "$(scripts/e2e-cluster.sh env)"
+KUBECTL=${KUBECTL:-$E2E_BIN/kubectl}
+[ -x "$KUBECTL" ] || KUBECTL=$(command -v kubectl)
+k() { "$KUBECTL" "$@"; }
+rm -rf "$WORK"
+mkdir -p "$WORK"
+LOGS=$E2E_LOGS
+
+# Throwaway CA and serving certificate for the webhook (the apiserver dials
+# https://127.0.0.1:PORT, so the certificate carries that IP).
+(
+	cd "$WORK"
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout wh-ca.key -out wh-ca.crt -days 1 \
+		-subj "/CN=codeframe-e2e-webhook-ca" -addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -keyout wh.key -out wh.csr -subj "/CN=127.0.0.1" 2>/dev/null
+	printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >wh.ext
+	openssl x509 -req -in wh.csr -CA wh-ca.crt -CAkey wh-ca.key -CAcreateserial -out wh.crt \
+		-days 1 -extfile wh.ext 2>/dev/null
+) || {
+	echo "FAIL: setup -- webhook certificate"
+	exit 1
+}
+WH_PORT=$(
+	for _ in $(seq 1 100); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		ss -Htln "sport = :$p" | grep -q . || {
+			echo "$p"
+			break
+		}
+	done
+)
+WH_URL=https://127.0.0.1:$WH_PORT/validate
+
+NETPOL_MODE=${E2E_NETPOL:-auto}
+if [ "$NETPOL_MODE" = auto ]; then
+	if [ -f webhook/wh_kube.c ]; then NETPOL_MODE=watch; else NETPOL_MODE=files; fi
+fi
+note "NetworkPolicy source for the webhook: $NETPOL_MODE"
+
+# Compliant worker pod (the worker profile's every check satisfied), as JSON.
+worker_pod() { # name [app-label]
+	jq -n --arg name "$1" --arg app "${2:-worker}" --arg image "$IMAGE" '{
+	  apiVersion: "v1", kind: "Pod",
+	  metadata: {name: $name, labels: {app: $app}},
+	  spec: {
+	    automountServiceAccountToken: false,
+	    securityContext: {runAsNonRoot: true, runAsUser: 1000,
+	                      seccompProfile: {type: "RuntimeDefault"}},
+	    containers: [{
+	      name: "runner", image: $image, command: ["sleep", "3600"],
+	      securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+	                        runAsNonRoot: true, capabilities: {drop: ["ALL"]}},
+	      resources: {limits: {cpu: "500m", memory: "256Mi"}}
+	    }]
+	  }
+	}'
+}
+deployment_of() { # name [extra-template-labels-json]  (pod JSON on stdin)
+	local extra=${2:-}
+	[ -n "$extra" ] || extra="{}"
+	jq --arg name "$1" --argjson extra "$extra" '{
+	  apiVersion: "apps/v1", kind: "Deployment",
+	  metadata: {name: $name},
+	  spec: {replicas: 1,
+	         selector: {matchLabels: {deploy: $name}},
+	         template: {metadata: {labels: (.metadata.labels + {deploy: $name} + $extra)},
+	                    spec: .spec}}
+	}'
+}
+netpol() { # name app-label
+	jq -n --arg name "$1" --arg app "$2" '{
+	  apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy",
+	  metadata: {name: $name},
+	  spec: {podSelector: {matchLabels: {app: $app}},
+	         policyTypes: ["Ingress", "Egress"],
+	         ingress: [], egress: [{ports: [{port: 53, protocol: "UDP"}]}]}
+	}'
+}
+
+# apply JSON from stdin in namespace; output (stdout+stderr) in $OUT, status in $RC
+apply_in() { # ns [extra kubectl args]
+	local ns=$1
+	shift
+	OUT=$(k apply -n "$ns" "$@" -f - 2>&1)
+	RC=$?
+}
+expect_admit() { # case-name ns  (JSON on stdin)
+	local name=$1 ns=$2
+	apply_in "$ns"
+	if [ $RC = 0 ]; then pass "$name"; else fail "$name" "apply failed: $OUT"; fi
+}
+expect_deny() { # case-name ns regex  (JSON on stdin)
+	local name=$1 ns=$2 re=$3
+	apply_in "$ns"
+	if [ $RC = 0 ]; then
+		fail "$name" "admitted, expected a denial matching /$re/"
+	elif ! grep -q 'denied the request' <<<"$OUT"; then
+		fail "$name" "not a webhook denial: $OUT"
+	elif ! grep -Eq "$re" <<<"$OUT"; then
+		fail "$name" "denial without /$re/: $OUT"
+	else
+		pass "$name"
+	fi
+}
+# retry a command until it succeeds (or N seconds pass)
+eventually() { # seconds command...
+	local t=$1 i
+	shift
+	for ((i = 0; i < t * 2; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	return 1
+}
+has_sa() { k get sa default -n "$1"; }
+
+start_webhook() { # extra serve args...
+	local args=(serve --listen "127.0.0.1:$WH_PORT" --tls-cert "$WORK/wh.crt" --tls-key "$WORK/wh.key")
+	case $NETPOL_MODE in
+	watch) args+=(--kubeconfig "$KUBECONFIG") ;;
+	files) args+=(--network-policies "$WORK/netpols.yaml") ;;
+	esac
+	"$WEBHOOK" "${args[@]}" "$@" >>"$LOGS/webhook.log" 2>&1 &
+	WH_PID=$!
+	local i
+	for ((i = 0; i < 60; i++)); do
+		if curl -sf --max-time 2 --cacert "$WORK/wh-ca.crt" "https://127.0.0.1:$WH_PORT/readyz" >/dev/null; then
+			return 0
+		fi
+		kill -0 "$WH_PID" 2>/dev/null || break
+		sleep 0.5
+	done
+	echo "# webhook did not become ready; last log lines:"
+	tail -n 20 "$LOGS/webhook.log" | sed 's/^/#   /'
+	return 1
+}
+stop_webhook() {
+	[ -n "$WH_PID" ] || return 0
+	kill -TERM "$WH_PID" 2>/dev/null || true
+	local i
+	for ((i = 0; i < 40; i++)); do
+		kill -0 "$WH_PID" 2>/dev/null || break
+		sleep 0.25
+	done
+	kill -KILL "$WH_PID" 2>/dev/null || true
+	wait "$WH_PID" 2>/dev/null || true
+	WH_PID=""
+}
+
+# --- 0. namespaces, rendered manifests against the real API -------------------
+
+k create namespace "$NS" >/dev/null && k label namespace "$NS" "$WORKER_LABEL=true" >/dev/null
+k create namespace "$NS_PLAIN" >/dev/null
+eventually 30 has_sa "$NS" && eventually 30 has_sa "$NS_PLAIN" ||
+	fail "setup: default service accounts" "serviceaccount controller did not create them"
+
+if [ -d manifests ] && ls manifests/*.yaml >/dev/null 2>&1; then
+	# A server-side dry run cannot see namespaces created in the same dry
+	# run; create the ones the manifests live in first (as an operator would
+	# with `kubectl create ns` or by applying the Namespace file first).
+	for ns in $(k apply --dry-run=client -f manifests/ -o json 2>/dev/null |
+		jq -r '(.items // [.])[] | select(.kind != "Namespace") | .metadata.namespace // empty' | sort -u); do
+		k get namespace "$ns" >/dev/null 2>&1 || k create namespace "$ns" >/dev/null
+	done
+	if OUT=$(k apply --dry-run=server -f manifests/ 2>&1); then
+		pass "manifests: kubectl apply --dry-run=server -f manifests/"
+	else
+		fail "manifests: kubectl apply --dry-run=server -f manifests/" "$OUT"
+	fi
+else
+	skip "manifests: kubectl apply --dry-run=server -f manifests/" "no manifests/ in this tree (issue 9)"
+fi
+
+# --- 1. webhook process and chart ------------------------------------------------
+
+netpol worker-isolation worker >"$WORK/np-worker.json"
+# The files source needs the namespace in each object.
+jq --arg ns "$NS" '.metadata.namespace = $ns' "$WORK/np-worker.json" >"$WORK/netpols.yaml"
+k apply -n "$NS" -f "$WORK/np-worker.json" >/dev/null || fail "setup: NetworkPolicy" "apply failed"
+
+if ! start_webhook --mode enforce; then
+	fail "webhook: serve becomes ready on 127.0.0.1"
+	exit 1
+fi
+pass "webhook: serve becomes ready on 127.0.0.1"
+
+CHART=charts/codeframe-guard
+HELM=${HELM:-}
+if [ -z "$HELM" ] && [ -x scripts/helm.sh ]; then
+	HELM=$(scripts/helm.sh --print-path 2>/dev/null | tail -n 1)
+fi
+if [ -d "$CHART" ] && [ -n "$HELM" ] && [ -x "$HELM" ]; then
+	CA_B64=$(base64 -w0 <"$WORK/wh-ca.crt")
+	if OUT=$("$HELM" install "$RELEASE" "$CHART" --namespace "$RELEASE_NS" --create-namespace \
+		--kubeconfig "$KUBECONFIG" \
+		--set agent.enabled=false \
+		--set webhook.url="$WH_URL" \
+		--set webhook.caBundle="$CA_B64" 2>&1); then
+		pass "chart: helm install into kube-apiserver $(k version -o json 2>/dev/null | jq -r .serverVersion.gitVersion)"
+	else
+		fail "chart: helm install" "$OUT"
+	fi
+	VWC=$(k get validatingwebhookconfigurations -l "app.kubernetes.io/instance=$RELEASE" -o json)
+	if jq -e --arg url "$WH_URL" '[.items[].webhooks[] | select(.clientConfig.url == $url)] | length > 0' <<<"$VWC" >/dev/null; then
+		pass "chart: webhook clientConfig.url points at the host process"
+	else
+		fail "chart: webhook clientConfig.url points at the host process" "$(jq -c '[.items[].webhooks[].clientConfig]' <<<"$VWC")"
+	fi
+	if jq -e '[.items[].webhooks[] | .failurePolicy == "Fail"] | all and length > 0' <<<"$VWC" >/dev/null; then
+		pass "chart: failurePolicy Fail"
+	else
+		fail "chart: failurePolicy Fail" "$(jq -c '[.items[].webhooks[].failurePolicy]' <<<"$VWC")"
+	fi
+	if jq -e '[.items[].webhooks[] | [.namespaceSelector.matchExpressions[]? |
+	            select(.key == "kubernetes.io/metadata.name" and .operator == "NotIn") | .values[]] |
+	            index("kube-system") != null] | all and length > 0' <<<"$VWC" >/dev/null; then
+		pass "chart: namespaceSelector excludes kube-system"
+	else
+		fail "chart: namespaceSelector excludes kube-system" "$(jq -c '[.items[].webhooks[].namespaceSelector]' <<<"$VWC")"
+	fi
+	if k get daemonsets -A -l "app.kubernetes.io/instance=$RELEASE" -o name 2>/dev/null | grep -q .; then
+		fail "chart: agent.enabled=false installs no DaemonSet"
+	else
+		pass "chart: agent.enabled=false installs no DaemonSet"
+	fi
+else
+	skip "chart: helm install" "no $CHART or no helm (issue 9); using tests/e2e/webhook-config.json"
+	jq --arg url "$WH_URL" --arg ca "$(base64 -w0 <"$WORK/wh-ca.crt")" \
+		'.webhooks[].clientConfig = {url: $url, caBundle: $ca}' tests/e2e/webhook-config.json |
+		k apply -f - >/dev/null || fail "setup: fallback webhook configuration"
+fi
+# A webhook configuration takes effect asynchronously in the apiserver.
+probe_ready() {
+	jq '.spec.containers[0].securityContext.privileged = true | del(.spec.containers[0].securityContext.allowPrivilegeEscalation)' \
+		<(worker_pod probe-not-admitted) | k apply -n "$NS" --dry-run=server -f - 2>&1 | grep -q 'denied the request'
+}
+eventually 20 probe_ready || fail "setup: webhook configuration active" "no denial within 20s"
+
+# --- 2. worker namespace: compliant objects admitted -----------------------------
+
+worker_pod worker-ok | expect_admit "worker ns: compliant pod admitted" "$NS"
+if k get pod worker-ok -n "$NS" >/dev/null 2>&1; then
+	pass "worker ns: compliant pod exists in the API"
+else
+	fail "worker ns: compliant pod exists in the API"
+fi
+worker_pod worker-ok-dep | deployment_of worker-ok-dep | expect_admit "worker ns: compliant Deployment admitted" "$NS"
+if eventually 30 bash -c "'$KUBECTL' get pods -n '$NS' -l deploy=worker-ok-dep -o name | grep -q ."; then
+	pass "worker ns: controller-created pod of compliant Deployment admitted"
+else
+	fail "worker ns: controller-created pod of compliant Deployment admitted" "no pod after 30s"
+fi
+
+# --- 3. each kind of violation rejected with the webhook's message ---------------
+
+violation() { # case-name check-id-regex jq-filter
+	worker_pod "bad-$RANDOM" | jq "$3" | expect_deny "worker ns: deny $1" "$NS" "$2"
+}
+C='.spec.containers[0]'
+violation "runAsNonRoot missing" '\[runAsNonRoot\]' "del(.spec.securityContext.runAsNonRoot) | del($C.securityContext.runAsNonRoot)"
+violation "runAsUser 0" '\[runAsUser\]' '.spec.securityContext.runAsUser = 0'
+violation "allowPrivilegeEscalation true" '\[allowPrivilegeEscalation\]' "$C.securityContext.allowPrivilegeEscalation = true"
+violation "capability added" '\[capabilities_restricted\]' "$C.securityContext.capabilities.add = [\"SYS_ADMIN\"]"
+violation "privileged" '\[privileged\]' "$C.securityContext.privileged = true | del($C.securityContext.allowPrivilegeEscalation)"
+violation "seccomp Unconfined" '\[seccompProfile_restricted\]' '.spec.securityContext.seccompProfile.type = "Unconfined"'
+violation "hostNetwork" '\[hostNamespaces\]' '.spec.hostNetwork = true'
+violation "hostPath volume" 'hostPath' '.spec.volumes = [{name: "h", hostPath: {path: "/etc"}}]'
+violation "writable root filesystem" '\[readOnlyRootFilesystem\]' "$C.securityContext.readOnlyRootFilesystem = false"
+violation "no resource limits" '\[resourceLimits\]' "del($C.resources)"
+violation "no NetworkPolicy selects it" '\[networkPolicy\]' '.metadata.labels.app = "unisolated"'
+violation "secretKeyRef env" '\[secrets\]' "$C.env = [{name: \"T\", valueFrom: {secretKeyRef: {name: \"s\", key: \"k\"}}}]"
+violation "secret volume" '\[secrets\]' '.spec.volumes = [{name: "s", secret: {secretName: "s"}}]'
+violation "service account token mounted" '\[serviceAccountToken\]' 'del(.spec.automountServiceAccountToken)'
+violation "non-compliant initContainer" 'initContainers\[0\]' \
+	".spec.initContainers = [{name: \"init\", image: \"$IMAGE\", resources: $C.resources}]"
+# The message names the field path and the container.
+worker_pod bad-msg | jq "$C.securityContext.readOnlyRootFilesystem = false" |
+	expect_deny "worker ns: denial names field path and container" "$NS" \
+		'spec\.containers\[0\]\.securityContext\.readOnlyRootFilesystem.*runner'
+
+# --- 4. Deployments ----------------------------------------------------------------
+
+worker_pod x | jq "$C.securityContext.readOnlyRootFilesystem = false" | deployment_of bad-dep |
+	expect_deny "worker ns: Deployment with bad template rejected at apply" "$NS" '\[readOnlyRootFilesystem\]'
+if k get deployment bad-dep -n "$NS" >/dev/null 2>&1; then
+	fail "worker ns: rejected Deployment not stored"
+else
+	pass "worker ns: rejected Deployment not stored"
+fi
+
+# Pods that violate only through what is added after the template was
+# admitted: a MutatingAdmissionPolicy (standing in for a mesh sidecar
+# injector) adds a root, writable, limitless container to pods labelled
+# e2e.codeframe.io/inject. The Deployment and its ReplicaSet pass; the
+# ReplicaSet controller's pod creations are denied -> FailedCreate events.
+cat >"$WORK/inject.yaml" <<'EOF'
+apiVersion: admissionregistration.k8s.io/v1beta1
+kind: MutatingAdmissionPolicy
+metadata:
+  name: e2e-inject-sidecar
+spec:
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: ["v1"]
+      operations: ["CREATE"]
+      resources: ["pods"]
+  matchConditions:
+  - name: labelled
+    expression: "has(object.metadata.labels) && 'e2e.codeframe.io/inject' in object.metadata.labels"
+  failurePolicy: Fail
+  reinvocationPolicy: Never
+  mutations:
+  - patchType: ApplyConfiguration
+    applyConfiguration:
+      expression: >
+        Object{spec: Object.spec{containers: [Object.spec.containers{name: "injected-proxy", image: "registry.example/proxy:1"}]}}
+---
+apiVersion: admissionregistration.k8s.io/v1beta1
+kind: MutatingAdmissionPolicyBinding
+metadata:
+  name: e2e-inject-sidecar
+spec:
+  policyName: e2e-inject-sidecar
+EOF
+if OUT=$(k apply -f "$WORK/inject.yaml" 2>&1); then
+	worker_pod x | deployment_of injected-dep '{"e2e.codeframe.io/inject":"true"}' |
+		expect_admit "worker ns: Deployment with compliant template admitted (sidecar added later)" "$NS"
+	failedcreate() {
+		k get events -n "$NS" -o json | jq -e '[.items[] | select(.reason == "FailedCreate" and
+			.involvedObject.kind == "ReplicaSet" and (.involvedObject.name | startswith("injected-dep-")) and
+			(.message | test("denied the request")))] | length > 0' >/dev/null
+	}
+	if eventually 45 failedcreate; then
+		pass "worker ns: injected sidecar -> ReplicaSet FailedCreate events with the webhook's denial"
+		note "$(k get events -n "$NS" --field-selector reason=FailedCreate -o json |
+			jq -r '[.items[] | select(.involvedObject.name | startswith("injected-dep-"))][0].message' | cut -c1-300)"
+	else
+		fail "worker ns: injected sidecar -> ReplicaSet FailedCreate events with the webhook's denial" \
+			"$(k get events -n "$NS" -o json | jq -c '[.items[] | {reason, kind: .involvedObject.kind, message}]' | cut -c1-600)"
+	fi
+	if [ -z "$(k get pods -n "$NS" -l deploy=injected-dep -o name 2>/dev/null)" ]; then
+		pass "worker ns: no pod of the injected Deployment exists"
+	else
+		fail "worker ns: no pod of the injected Deployment exists"
+	fi
+	k delete deployment injected-dep -n "$NS" --wait=false >/dev/null 2>&1
+	k delete -f "$WORK/inject.yaml" >/dev/null 2>&1
+else
+	fail "worker ns: MutatingAdmissionPolicy for the injected-sidecar case" "$OUT"
+fi
+
+# --- 5. kubectl debug (ephemeral containers) ---------------------------------------
+
+OUT=$(k debug -n "$NS" worker-ok --image="$IMAGE" --profile=general -c debugger -- sh 2>&1)
+if [ $? != 0 ] && grep -q 'denied the request' <<<"$OUT"; then
+	pass "worker ns: kubectl debug with a non-compliant ephemeral container rejected"
+else
+	fail "worker ns: kubectl debug with a non-compliant ephemeral container rejected" "$OUT"
+fi
+if [ "$(k get pod worker-ok -n "$NS" -o json | jq '.spec.ephemeralContainers // [] | length')" = 0 ]; then
+	pass "worker ns: rejected ephemeral container not added"
+else
+	fail "worker ns: rejected ephemeral container not added"
+fi
+jq -n '{securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true,
+	capabilities: {drop: ["ALL"]}, seccompProfile: {type: "RuntimeDefault"}}}' >"$WORK/debug-custom.json"
+OUT=$(k debug -n "$NS" worker-ok --image="$IMAGE" --profile=restricted --custom="$WORK/debug-custom.json" \
+	-c debugger-ok -- sh 2>&1)
+if [ $? = 0 ]; then
+	pass "worker ns: kubectl debug with a compliant ephemeral container admitted"
+else
+	fail "worker ns: kubectl debug with a compliant ephemeral container admitted" "$OUT"
+fi
+
+# --- 6. other namespaces --------------------------------------------------------------
+
+BAD_FILTER="$C.securityContext.privileged = true | del($C.securityContext.allowPrivilegeEscalation) | del(.spec.automountServiceAccountToken)"
+worker_pod plain-bad | jq "$BAD_FILTER" | expect_admit "unlabelled ns: non-compliant pod admitted" "$NS_PLAIN"
+k label namespace kube-system "$WORKER_LABEL=true" --overwrite >/dev/null
+worker_pod ks-bad | jq "$BAD_FILTER" | expect_admit "kube-system (even labelled as workers): non-compliant pod admitted" kube-system
+if grep -q '"kube-system"' "$LOGS/webhook.log"; then
+	fail "kube-system: never sent to the webhook" "$(grep -m3 kube-system "$LOGS/webhook.log")"
+else
+	pass "kube-system: never sent to the webhook"
+fi
+
+# --- 7. warn mode -----------------------------------------------------------------------
+
+stop_webhook
+if start_webhook --mode warn; then
+	worker_pod x | jq "$C.securityContext.readOnlyRootFilesystem = false" | deployment_of warn-dep |
+		expect_admit "warn mode: Deployment with bad template admitted" "$NS"
+	if grep -q '^Warning: .*readOnlyRootFilesystem' <<<"$OUT"; then
+		pass "warn mode: kubectl shows the webhook's warning"
+	else
+		fail "warn mode: kubectl shows the webhook's warning" "$OUT"
+	fi
+	k delete deployment warn-dep -n "$NS" --wait=false >/dev/null 2>&1
+else
+	fail "warn mode: webhook restarts with --mode warn"
+fi
+stop_webhook
+start_webhook --mode enforce || fail "setup: webhook restarts in enforce mode"
+
+# --- 8. NetworkPolicy coverage against the real watch ------------------------------------
+
+if [ "$NETPOL_MODE" = watch ]; then
+	pod_np() { worker_pod np-pod np-app; }
+	worker_pod np-pod np-app | expect_deny "netpol watch: pod without a NetworkPolicy denied" "$NS" '\[networkPolicy\]'
+	netpol np-app-isolation np-app | k apply -n "$NS" -f - >/dev/null
+	admitted_np() { worker_pod np-pod np-app | k apply -n "$NS" --dry-run=server -f - >/dev/null 2>&1; }
+	t0=$(date +%s)
+	if eventually 10 admitted_np; then
+		pass "netpol watch: admitted within $(($(date +%s) - t0))s of the NetworkPolicy's creation"
+	else
+		fail "netpol watch: admitted within 10s of the NetworkPolicy's creation"
+	fi
+	k delete networkpolicy np-app-isolation -n "$NS" >/dev/null
+	denied_np() { ! admitted_np; }
+	if eventually 10 denied_np; then
+		pass "netpol watch: denied again after the NetworkPolicy's deletion"
+	else
+		fail "netpol watch: denied again after the NetworkPolicy's deletion"
+	fi
+else
+	skip "netpol watch: NetworkPolicy created/deleted while serving" "webhook has no watch in this tree (issue 4); NetworkPolicies read from files"
+fi
+
+# --- 9. self-managed TLS ------------------------------------------------------------------
+
+skip "self-managed TLS: Secret, caBundle patch, rotation without failed admissions" "issue 5 not in this tree"
+
+# --- 10. failure behaviour -------------------------------------------------------------------
+
+stop_webhook
+OUT=$(worker_pod down-1 | k apply -n "$NS" -f - 2>&1)
+if [ $? != 0 ] && grep -Eq 'failed calling webhook' <<<"$OUT"; then
+	pass "webhook down: worker pod rejected by failurePolicy Fail with the apiserver's error"
+	note "$(head -c 300 <<<"$OUT")"
+else
+	fail "webhook down: worker pod rejected by failurePolicy Fail with the apiserver's error" "$OUT"
+fi
+worker_pod down-plain | jq "$BAD_FILTER" | expect_admit "webhook down: unlabelled namespace still works" "$NS_PLAIN"
+worker_pod down-ks | expect_admit "webhook down: kube-system still works" kube-system
+k label namespace kube-system "$WORKER_LABEL-" >/dev/null
+start_webhook --mode enforce || fail "webhook restart: ready again"
+restored() { worker_pod up-again | k apply -n "$NS" -f - >/dev/null 2>&1; }
+if eventually 15 restored; then
+	pass "webhook restart: service restored without touching the cluster"
+else
+	fail "webhook restart: service restored without touching the cluster"
+fi
+worker_pod x | jq "$C.securityContext.readOnlyRootFilesystem = false" |
+	expect_deny "webhook restart: enforcement restored" "$NS" '\[readOnlyRootFilesystem\]'
+
+# --- 11. the apiserver saw no TLS trouble talking to the webhook ----------------------------
+
+if grep -Eiq 'x509|tls: ' "$LOGS/kube-apiserver.log" && grep -Ei 'x509|tls: ' "$LOGS/kube-apiserver.log" | grep -q "$WH_PORT"; then
+	fail "apiserver log: no TLS errors calling the webhook" "$(grep -Ei 'x509|tls: ' "$LOGS/kube-apiserver.log" | grep -m2 "$WH_PORT")"
+else
+	pass "apiserver log: no TLS errors calling the webhook"
+fi
+
+# --- summary --------------------------------------------------------------------------------
+
+if [ -n "${HELM:-}" ] && [ -d "$CHART" ] && [ -x "$HELM" ]; then
+	if OUT=$("$HELM" uninstall "$RELEASE" --namespace "$RELEASE_NS" --kubeconfig "$KUBECONFIG" 2>&1); then
+		pass "chart: helm uninstall"
+	else
+		fail "chart: helm uninstall" "$OUT"
+	fi
+fi
+echo "e2e: $npass passed, $nfail failed, $nskip skipped"
+[ "$nfail" = 0 ] || exit 1
+[ "${E2E_STRICT:-0}" = 1 ] && [ "$nskip" != 0 ] && exit 1
+exit 0
