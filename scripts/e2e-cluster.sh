@@ -127,7 +127,15 @@ start() {
 	# setsid: the process must not die with (or get signals meant for) the
 	# shell that ran `up`; `down` stops it by pid.
 	setsid "$@" >"$logf" 2>&1 </dev/null &
-	echo $! >"$RUN/$name.pid"
+	local pid=$! i
+	echo "$pid" >"$RUN/$name.pid"
+	# Until setsid has exec'd, /proc/PID/exe is not the binary yet, and
+	# live_pid (which guards every kill) would call the process dead.
+	for ((i = 0; i < 100; i++)); do
+		[ -n "$(live_pid "$RUN/$name.pid" "$(basename "$1")")" ] && return 0
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.02
+	done
 }
 
 api_get() { # path -> body on stdout; fails on HTTP error
@@ -223,7 +231,7 @@ do_up() {
 		--authentication-kubeconfig="$STATE/kcm.kubeconfig" \
 		--authorization-kubeconfig="$STATE/kcm.kubeconfig" \
 		--bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
-		--controllers=deployment,replicaset,serviceaccount,serviceaccount-token,namespace,garbage-collector,root-ca-cert-publisher \
+		--controllers=deployment-controller,replicaset-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,garbage-collector-controller,root-ca-certificate-publisher-controller \
 		--leader-elect=false \
 		--use-service-account-credentials=true \
 		--service-account-private-key-file="$PKI/sa.key" \
@@ -274,7 +282,7 @@ do_down() {
 	stop_one etcd
 	rm -f "$RUN/etcd.ready"
 	# The etcd data and keys are useless once stopped; logs stay.
-	rm -rf "$STATE/etcd" "$PKI"
+	rm -rf "$STATE/etcd" "$PKI" "$STATE/kubeconfig" "$STATE/kcm.kubeconfig" "$STATE/env"
 	log "down (logs kept in $LOGS)"
 }
 
