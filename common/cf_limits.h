@@ -23,11 +23,38 @@
 /* Admission: body size the webhook accepts (the API server caps objects at
  * 3 MiB in etcd; a review carries object + oldObject). */
 #define CF_MAX_ADMISSION_BODY_BYTES (3u * 1024u * 1024u)
+/* A chunked /validate body past the limit is read and discarded so the
+ * client still gets its 413; past this many bytes the connection is cut. */
+#define CF_MAX_HTTP_DISCARD_BYTES (4u * CF_MAX_ADMISSION_BODY_BYTES)
+
 /* Warnings returned to kubectl: each and all together (API server limits). */
 #define CF_MAX_WARNING_CHARS 120u
 #define CF_MAX_WARNINGS_TOTAL_BYTES 4096u
 
 /* Log lines: a single field value is truncated past this. */
 #define CF_LOG_MAX_FIELD_BYTES 4096u
+
+/* Admission: the request uid is echoed back, so it is bounded; the deny
+ * message and each audit annotation value are bounded so that a pod with
+ * thousands of containers cannot produce a megabyte response. */
+#define CF_MAX_ADMISSION_UID_BYTES 256u
+#define CF_MAX_DENY_MESSAGE_BYTES (16u * 1024u)
+#define CF_MAX_AUDIT_ANNOTATION_BYTES (8u * 1024u)
+
+/* TLS certificate and key files, and certificates in one chain. */
+#define CF_MAX_TLS_FILE_BYTES (1024u * 1024u)
+#define CF_MAX_TLS_CHAIN_CERTS 16u
+
+/* Metrics: label sets per family (label values can come from requests),
+ * histogram buckets, and a label value's length (longer ones are cut). */
+#define CF_METRICS_MAX_SERIES 1024u
+#define CF_METRICS_MAX_BUCKETS 64u
+#define CF_METRICS_MAX_LABEL_VALUE_BYTES 256u
+
+/* Policy engine (webhook/wh_quantity, wh_policy): a resource quantity's text
+ * (the API server's own grammar has no limit, but no real quantity is near
+ * this), and the exponent range a quantity may use before it is -ERANGE. */
+#define CF_QUANTITY_MAX_CHARS 128u
+#define CF_QUANTITY_MAX_EXPONENT 64
 
 #endif
