@@ -101,6 +101,16 @@ clean:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
+# Flat manifests/*.yaml rendered from charts/codeframe-guard (default values);
+# tests/test_chart.sh fails when they are out of date.
+manifests:
+	scripts/render-manifests.sh manifests
+
+# Container images with docker or podman; fails (exit 1) when no engine is
+# reachable, so a pipeline never mistakes "nothing built" for success.
+images:
+	scripts/images.sh
+
 # End-to-end against a real control plane built from Go source (tests/e2e,
 # docs/testing.md). The first run builds kube-apiserver & co. (slow, cached in
 # build/e2e); `e2e` always tears the cluster down.

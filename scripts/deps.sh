@@ -9,7 +9,7 @@ PACKAGES=(
 	openssl curl ca-certificates
 	runc crun busybox-static
 	wrk nginx-light valgrind clang-format cppcheck
-	unzip npm
+	unzip npm python3 python3-yaml
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
