@@ -34,6 +34,26 @@
 /* Log lines: a single field value is truncated past this. */
 #define CF_LOG_MAX_FIELD_BYTES 4096u
 
+/* Kubernetes API client (cf_kube) and the NetworkPolicy watch (wh_watch).
+ * A kubeconfig file; the service account token; one response body of a
+ * plain request (a list page: the client asks for CF_KUBE_LIST_PAGE_ITEMS
+ * items at a time); one watch event line (objects are at most 1.5 MiB in
+ * etcd by default, the request limit is 3 MiB; JSON framing adds a little);
+ * the error body kept from a failed request (for the Status message). */
+#define CF_KUBE_MAX_KUBECONFIG_BYTES (4u * 1024u * 1024u)
+#define CF_KUBE_MAX_TOKEN_BYTES (64u * 1024u)
+#define CF_KUBE_MAX_CA_BYTES (1024u * 1024u)
+#define CF_KUBE_MAX_RESPONSE_BYTES (64u * 1024u * 1024u)
+#define CF_KUBE_MAX_WATCH_EVENT_BYTES (4u * 1024u * 1024u)
+#define CF_KUBE_MAX_ERROR_BODY_BYTES (64u * 1024u)
+/* A server URL from kubeconfig or the environment, and a resourceVersion
+ * (opaque, but the API server's are decimal integers; bounded anyway). */
+#define CF_KUBE_MAX_URL_BYTES 2048u
+#define CF_KUBE_MAX_RESOURCE_VERSION_BYTES 128u
+/* Items per list page (the list's `limit`), not an input bound but the
+ * reason CF_KUBE_MAX_RESPONSE_BYTES is enough. */
+#define CF_KUBE_LIST_PAGE_ITEMS 500u
+
 /* Admission: the request uid is echoed back, so it is bounded; the deny
  * message and each audit annotation value are bounded so that a pod with
  * thousands of containers cannot produce a megabyte response. */
