@@ -327,8 +327,10 @@ else
 fi
 # A webhook configuration takes effect asynchronously in the apiserver.
 probe_ready() {
-	jq '.spec.containers[0].securityContext.privileged = true | del(.spec.containers[0].securityContext.allowPrivilegeEscalation)' \
-		<(worker_pod probe-not-admitted) | k apply -n "$NS" --dry-run=server -f - 2>&1 | grep -q 'denied the request'
+	local out
+	out=$(worker_pod probe-not-admitted | jq "del(.spec.automountServiceAccountToken)" |
+		k apply -n "$NS" --dry-run=server -f - 2>&1)
+	grep -q 'denied the request' <<<"$out"
 }
 eventually 20 probe_ready || fail "setup: webhook configuration active" "no denial within 20s"
 
@@ -419,7 +421,14 @@ metadata:
 spec:
   policyName: e2e-inject-sidecar
 EOF
-if OUT=$(k apply -f "$WORK/inject.yaml" 2>&1); then
+# Policies load asynchronously: wait until a (dry-run) labelled pod in the
+# unlabelled namespace comes back with the sidecar.
+map_active() {
+	worker_pod map-probe | jq '.metadata.labels["e2e.codeframe.io/inject"] = "true"' |
+		k apply -n "$NS_PLAIN" --dry-run=server -o json -f - 2>/dev/null |
+		jq -e '[.spec.containers[].name] | index("injected-proxy") != null' >/dev/null
+}
+if OUT=$(k apply -f "$WORK/inject.yaml" 2>&1) && eventually 20 map_active; then
 	worker_pod x | deployment_of injected-dep '{"e2e.codeframe.io/inject":"true"}' |
 		expect_admit "worker ns: Deployment with compliant template admitted (sidecar added later)" "$NS"
 	failedcreate() {
@@ -443,7 +452,7 @@ if OUT=$(k apply -f "$WORK/inject.yaml" 2>&1); then
 	k delete deployment injected-dep -n "$NS" --wait=false >/dev/null 2>&1
 	k delete -f "$WORK/inject.yaml" >/dev/null 2>&1
 else
-	fail "worker ns: MutatingAdmissionPolicy for the injected-sidecar case" "$OUT"
+	fail "worker ns: MutatingAdmissionPolicy for the injected-sidecar case" "not active within 20s: $OUT"
 fi
 
 # --- 5. kubectl debug (ephemeral containers) ---------------------------------------
