@@ -13,6 +13,11 @@
 # `down` keeps the logs for inspection. Only loopback is used; ports are
 # picked free at start. Processes are stopped by the pids recorded at start,
 # after checking the pid still runs the binary we started.
+#
+# E2E_APISERVER_HOSTS="name..." resolves those names to 127.0.0.1 for the
+# apiserver only (a private mount namespace with its own /etc/hosts; needs
+# root), so a webhook `url:` can use a Service DNS name (the name a
+# self-managed certificate carries) while the server runs on the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -132,7 +137,7 @@ start() {
 	# Until setsid has exec'd, /proc/PID/exe is not the binary yet, and
 	# live_pid (which guards every kill) would call the process dead.
 	for ((i = 0; i < 100; i++)); do
-		[ -n "$(live_pid "$RUN/$name.pid" "$(basename "$1")")" ] && return 0
+		[ -n "$(live_pid "$RUN/$name.pid" "$(binname "$name")")" ] && return 0
 		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.02
 	done
@@ -201,7 +206,17 @@ do_up() {
 	# MutatingAdmissionPolicy (beta, off by default in 1.34) lets the tests
 	# inject a sidecar into controller-created pods the way a mesh injector
 	# would, without another webhook server; nothing else depends on it.
-	start kube-apiserver "$LOGS/kube-apiserver.log" "$BIN/kube-apiserver" \
+	local wrap=()
+	if [ -n "${E2E_APISERVER_HOSTS:-}" ]; then
+		{
+			cat /etc/hosts
+			echo "127.0.0.1 $E2E_APISERVER_HOSTS"
+		} >"$STATE/hosts"
+		command -v unshare >/dev/null || die "E2E_APISERVER_HOSTS needs unshare (util-linux)"
+		# unshare and sh both exec, so the recorded pid is the apiserver's.
+		wrap=(unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$STATE/hosts")
+	fi
+	start kube-apiserver "$LOGS/kube-apiserver.log" "${wrap[@]}" "$BIN/kube-apiserver" \
 		--etcd-servers="http://127.0.0.1:$ETCD_PORT" \
 		--bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
 		--tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
