@@ -10,6 +10,7 @@ PACKAGES=(
 	runc crun busybox-static
 	wrk nginx-light valgrind clang-format cppcheck
 	unzip npm python3 python3-yaml
+	jq iproute2 util-linux
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
