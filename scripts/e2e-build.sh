@@ -32,9 +32,16 @@ case "${1:-}" in
 esac
 
 command -v go >/dev/null || {
-	echo "e2e-build: 'go' not found in PATH (need Go >= 1.24)" >&2
+	echo "e2e-build: 'go' not found in PATH (need Go >= 1.24, e.g. /usr/local/go/bin)" >&2
 	exit 2
 }
+# k8s.io/kubernetes v1.34 needs Go 1.24 (Debian 12's golang is 1.19).
+gov=$(go env GOVERSION)
+gov=${gov#go}
+if [ "${gov%%.*}" -lt 1 ] || { [ "${gov%%.*}" = 1 ] && [ "$(echo "$gov" | cut -d. -f2)" -lt 24 ]; }; then
+	echo "e2e-build: Go $gov is too old (need >= 1.24)" >&2
+	exit 2
+fi
 
 mkdir -p "$BIN"
 stamp_now() {
