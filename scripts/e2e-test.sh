@@ -424,6 +424,31 @@ else
 	pass "worker ns: rejected Deployment not stored"
 fi
 
+# Every other pod controller, through its template.
+BADT="$C.securityContext.readOnlyRootFilesystem = false"
+worker_pod x | jq "$BADT" | jq '{apiVersion: "batch/v1", kind: "Job", metadata: {name: "bad-job"},
+	spec: {template: {metadata: {labels: .metadata.labels}, spec: (.spec + {restartPolicy: "Never"})}}}' |
+	expect_deny "worker ns: Job with bad template rejected" "$NS" '\[readOnlyRootFilesystem\]'
+worker_pod x | jq "$BADT" | jq '{apiVersion: "batch/v1", kind: "CronJob", metadata: {name: "bad-cron"},
+	spec: {schedule: "0 * * * *", jobTemplate: {spec: {template: {metadata: {labels: .metadata.labels},
+	spec: (.spec + {restartPolicy: "Never"})}}}}}' |
+	expect_deny "worker ns: CronJob with bad job template rejected" "$NS" '\[readOnlyRootFilesystem\]'
+worker_pod x | jq "$BADT" | jq '{apiVersion: "apps/v1", kind: "StatefulSet", metadata: {name: "bad-sts"},
+	spec: {serviceName: "bad-sts", selector: {matchLabels: {sts: "bad"}},
+	template: {metadata: {labels: (.metadata.labels + {sts: "bad"})}, spec: .spec}}}' |
+	expect_deny "worker ns: StatefulSet with bad template rejected" "$NS" '\[readOnlyRootFilesystem\]'
+worker_pod x | jq "$BADT" | jq '{apiVersion: "apps/v1", kind: "DaemonSet", metadata: {name: "bad-ds"},
+	spec: {selector: {matchLabels: {ds: "bad"}},
+	template: {metadata: {labels: (.metadata.labels + {ds: "bad"})}, spec: .spec}}}' |
+	expect_deny "worker ns: DaemonSet with bad template rejected" "$NS" '\[readOnlyRootFilesystem\]'
+worker_pod x | jq "$BADT" | jq '{apiVersion: "v1", kind: "ReplicationController", metadata: {name: "bad-rc"},
+	spec: {replicas: 1, selector: {rc: "bad"},
+	template: {metadata: {labels: (.metadata.labels + {rc: "bad"})}, spec: .spec}}}' |
+	expect_deny "worker ns: ReplicationController with bad template rejected" "$NS" '\[readOnlyRootFilesystem\]'
+worker_pod x | jq '{apiVersion: "batch/v1", kind: "Job", metadata: {name: "good-job"},
+	spec: {template: {metadata: {labels: .metadata.labels}, spec: (.spec + {restartPolicy: "Never"})}}}' |
+	expect_admit "worker ns: Job with compliant template admitted" "$NS"
+
 # Pods that violate only through what is added after the template was
 # admitted: a MutatingAdmissionPolicy (standing in for a mesh sidecar
 # injector) adds a root, writable, limitless container to pods labelled
@@ -539,12 +564,51 @@ if start_webhook --mode warn; then
 	else
 		fail "warn mode: kubectl shows the webhook's warning" "$OUT"
 	fi
-	k delete deployment warn-dep -n "$NS" --wait=false >/dev/null 2>&1
+	warn_pod() { k get pods -n "$NS" -l deploy=warn-dep -o name | grep -q .; }
+	if eventually 30 warn_pod; then
+		pass "warn mode: the controller's pod admitted"
+	else
+		fail "warn mode: the controller's pod admitted" "no pod after 30s"
+	fi
 else
 	fail "warn mode: webhook restarts with --mode warn"
 fi
 stop_webhook
 start_webhook --mode enforce || fail "setup: webhook restarts in enforce mode"
+
+# Objects admitted under warn stay operable under enforce: UPDATEs that do not
+# change the pod template (or a pod's containers) are admitted, so metadata
+# edits and scaling down an old ReplicaSet work; changing the template is
+# judged again.
+if OUT=$(k label deployment warn-dep -n "$NS" e2e.codeframe.io/touched=1 2>&1); then
+	pass "enforce after warn: Deployment metadata update admitted (template unchanged)"
+else
+	fail "enforce after warn: Deployment metadata update admitted (template unchanged)" "$OUT"
+fi
+WARN_POD=$(k get pods -n "$NS" -l deploy=warn-dep -o name | head -n 1)
+if [ -n "$WARN_POD" ] && OUT=$(k label "$WARN_POD" -n "$NS" e2e.codeframe.io/touched=1 2>&1); then
+	pass "enforce after warn: pod label update admitted (containers unchanged)"
+else
+	fail "enforce after warn: pod label update admitted (containers unchanged)" "${OUT:-no pod}"
+fi
+OUT=$(k set image deployment/warn-dep -n "$NS" runner=registry.example/worker:2 2>&1)
+if [ $? != 0 ] && grep -q 'denied the request' <<<"$OUT" && grep -q 'readOnlyRootFilesystem' <<<"$OUT"; then
+	pass "enforce after warn: template change (kubectl set image) denied"
+else
+	fail "enforce after warn: template change (kubectl set image) denied" "$OUT"
+fi
+k scale deployment warn-dep -n "$NS" --replicas=0 >/dev/null 2>&1
+rs_scaled_down() {
+	k get rs -n "$NS" -l deploy=warn-dep -o json |
+		jq -e '.items | length > 0 and all(.status.replicas == 0 and .spec.replicas == 0)' >/dev/null
+}
+if eventually 30 rs_scaled_down; then
+	pass "enforce after warn: the controller scales the old ReplicaSet down"
+else
+	fail "enforce after warn: the controller scales the old ReplicaSet down" \
+		"$(k get rs -n "$NS" -l deploy=warn-dep -o json | jq -c '[.items[] | {spec: .spec.replicas, status: .status.replicas}]')"
+fi
+k delete deployment warn-dep -n "$NS" --wait=false >/dev/null 2>&1
 
 # --- 8. NetworkPolicy coverage against the real watch ------------------------------------
 
