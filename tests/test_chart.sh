@@ -25,6 +25,11 @@ if "$helm" version --short 2>/dev/null | grep -q '^v4\.'; then
 else
 	fail "helm: want Helm 4, got '$("$helm" version --short 2>&1)'"
 fi
+if helm2=$(scripts/helm.sh 2>"$tmp/helm2.err") && [ "$helm2" = "$helm" ] && ! grep -q fetching "$tmp/helm2.err"; then
+	pass "helm: scripts/helm.sh is idempotent (second run reuses $helm)"
+else
+	fail "helm: second scripts/helm.sh run did not reuse the binary: $(cat "$tmp/helm2.err")"
+fi
 if ! python3 -c 'import yaml' 2>/dev/null; then
 	fail "python3 with PyYAML (python3-yaml) is needed: run 'make deps'"
 	exit 1
@@ -44,6 +49,23 @@ done
 # --- rendering and assertions ----------------------------------------------------
 mkdir -p "$tmp/render"
 python3 tests/chart_assert.py "$helm" "$CHART" docs/config-schema.yaml "$tmp/render"
+
+# --- NOTES.txt ------------------------------------------------------------------
+notes() { "$helm" install cg "$CHART" --namespace "$NS" --dry-run=client "$@" 2>&1 | sed -n '/^NOTES:/,$p'; }
+n2=$(notes)
+n1=$(notes --set webhook.replicas=1)
+for want in "kubectl label namespace <NAMESPACE> codeframe.io/workers=true" \
+	"kubectl logs -n $NS -l app.kubernetes.io/instance=cg,app.kubernetes.io/component=webhook" \
+	'"path":"/webhooks/0/failurePolicy","value":"Ignore"' \
+	"kubectl delete validatingwebhookconfiguration cg-codeframe-guard"; do
+	if grep -qF -- "$want" <<<"$n2"; then pass "notes: has '$want'"
+	else fail "notes: lacks '$want'"; fi
+done
+if grep -q WARNING <<<"$n1" && ! grep -q WARNING <<<"$n2"; then
+	pass "notes: warns when replicas < 2, and only then"
+else
+	fail "notes: replicas warning wrong (replicas=1: $(grep -c WARNING <<<"$n1"), 2: $(grep -c WARNING <<<"$n2"))"
+fi
 
 # --- values and environments the chart must refuse -------------------------------
 # expect_reject NAME MESSAGE-FRAGMENT HELM-TEMPLATE-ARGS...

@@ -238,6 +238,57 @@ EOF
 run "$T/pod-d.yaml" "$T/np-allow-all.yaml"
 expect "an allow-all policy covers with a warning" 0 'Pod/d: warning: '
 
+# Every controller kind: the pod template is found and its paths are named.
+# template INDENT: a violating pod template (writable root filesystem ...).
+template() {
+	sed "s/^/$1/" <<'EOF'
+metadata:
+  labels: {role: worker}
+spec:
+  containers:
+  - name: app
+    image: registry.example.com/app:1.0
+EOF
+}
+for spec in "PodTemplate:template:template.spec" \
+	"ReplicationController:spec.template:spec.template.spec" \
+	"ReplicaSet:spec.template:spec.template.spec" \
+	"Deployment:spec.template:spec.template.spec" \
+	"StatefulSet:spec.template:spec.template.spec" \
+	"DaemonSet:spec.template:spec.template.spec" \
+	"Job:spec.template:spec.template.spec" \
+	"CronJob:spec.jobTemplate.spec.template:spec.jobTemplate.spec.template.spec"; do
+	IFS=: read -r kind where path <<<"$spec"
+	{
+		echo "kind: $kind"
+		echo "metadata: {name: k, namespace: ns1}"
+		indent=""
+		IFS=. read -ra parts <<<"$where"
+		for part in "${parts[@]}"; do
+			echo "${indent}${part}:"
+			indent="$indent  "
+		done
+		template "$indent"
+	} >"$T/kind.yaml"
+	run "$T/kind.yaml"
+	if [ "$rc" -eq 1 ] && grep -q "^$T/kind.yaml: $kind/k: ${path//./\\.}\.containers\[0\]\.securityContext\.readOnlyRootFilesystem must be true" <<<"$out"; then
+		pass "$kind: pod template checked at $path"
+	else
+		fail "$kind: pod template checked at $path"
+	fi
+done
+
+cat >"$T/cfg-sel.yaml" <<'EOF'
+workers:
+  selector:
+    matchExpressions:
+    - {key: role, operator: In, values: [worker]}
+EOF
+pod f ns1 web >"$T/pod-f.yaml"
+run --config "$T/cfg-sel.yaml" "$T/pod-f.yaml" "$T/kind.yaml"
+expect "config: workers.selector matches pod and template labels" 1 "CronJob/k: " "1 skipped"
+if grep -q 'Pod/f' <<<"$out"; then fail "config: unselected pod not evaluated"; else pass "config: unselected pod not evaluated"; fi
+
 cat >"$T/cfg-ns.yaml" <<'EOF'
 workers:
   namespaces: [builds]
@@ -255,6 +306,16 @@ if [ "$rc" -eq 1 ] && ! grep -q '^examples/x.yaml' <<<"$out" && grep -q 'Pod/a?e
 else
 	fail "control characters in names cannot forge output lines"
 fi
+
+printf 'profile: baseline\n' >"$T/cfg-baseline.yaml"
+run --config "$T/cfg-baseline.yaml" "$EX/noncompliant-pod.yaml"
+expect "config: profile is used when --profile is not given" 0 "" "profile baseline"
+printf 'checks:\n  networkPolicy: false\n' >"$T/cfg-nonp.yaml"
+run --config "$T/cfg-nonp.yaml" "$EX/worker-pod.yaml"
+expect "config: a check turned off is not run" 0
+printf 'resources:\n  max: {memory: 1Gi}\n' >"$T/cfg-max.yaml"
+run --config "$T/cfg-max.yaml" "$EX/worker-pod.yaml" "$EX/worker-networkpolicies.yaml"
+expect "config: resources.max is applied" 1 'Pod/codeframe-worker-7f3a9: spec.containers\[0\].resources.limits.memory .*\[resourceLimits\]$'
 
 run --help
 expect "--help" 0 '^usage: codeframe-webhook check'
@@ -342,6 +403,9 @@ expect_error "List whose items is not a sequence" 'badlist.yaml: line 3: List "i
 printf 'apiVersion: v1\nkind: List\nitems:\n- 5\n' >"$T/badlist2.yaml"
 run "$T/badlist2.yaml"
 expect_error "List item that is not an object" 'badlist2.yaml: line 4: list item is a number'
+printf 'kind: List\nitems:\n- kind: List\n  items:\n  - kind: List\n    items:\n    - kind: List\n      items:\n      - kind: List\n        items:\n        - kind: Pod\n' >"$T/deeplist.yaml"
+run "$T/deeplist.yaml"
+expect_error "Lists nested too deep" 'deeplist.yaml: line 9: lists nested deeper than 4 levels'
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: 5\n' >"$T/badspec.yaml"
 run "$T/badspec.yaml"
 expect "workload whose spec is not an object" 2 "" 'badspec.yaml: line 1: Pod/p: '

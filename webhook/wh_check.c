@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,13 +147,13 @@ static int take_value(int argc, char **argv, int *i, const char *lng, const char
 /* 0 ok, 1 help printed, -1 usage error (reported). */
 static int parse_args(int argc, char **argv, options *o)
 {
-	static const struct {
+	const struct {
 		const char *lng, *shrt;
-		size_t off;
+		const char **slot;
 	} opts[] = {
-	    {"--profile", NULL, offsetof(options, profile)},
-	    {"--config", NULL, offsetof(options, config)},
-	    {"--output", "-o", offsetof(options, output)},
+	    {"--profile", NULL, &o->profile},
+	    {"--config", NULL, &o->config},
+	    {"--output", "-o", &o->output},
 	};
 	bool only_paths = false;
 	o->paths = calloc((size_t)argc, sizeof *o->paths);
@@ -178,8 +177,8 @@ static int parse_args(int argc, char **argv, options *o)
 		}
 		int matched = 0;
 		for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !matched; k++) {
-			const char **slot = (const char **)(void *)((char *)o + opts[k].off);
-			matched = take_value(argc, argv, &i, opts[k].lng, opts[k].shrt, slot);
+			matched =
+			    take_value(argc, argv, &i, opts[k].lng, opts[k].shrt, opts[k].slot);
 			if (matched < 0) {
 				error_msg("%s needs a value", a);
 				return -1;
@@ -551,13 +550,16 @@ static void evaluate_one(run *r, const object_ref *ref)
 
 static void print_summary(const run *r)
 {
+	char errors[64] = "";
+	if (r->errors)
+		snprintf(errors, sizeof errors, ", %zu not evaluable", r->errors);
 	fprintf(stderr,
 	        "check: %zu object%s in %zu input%s (profile %s): %zu passed, %zu failed, "
 	        "%zu skipped%s; %zu violation%s, %zu warning%s\n",
 	        r->n_objects, r->n_objects == 1 ? "" : "s", r->n_inputs,
 	        r->n_inputs == 1 ? "" : "s", wh_profile_name(r->profile), r->passed, r->failed,
-	        r->skipped, r->errors ? ", with errors" : "", r->violations,
-	        r->violations == 1 ? "" : "s", r->warnings, r->warnings == 1 ? "" : "s");
+	        r->skipped, errors, r->violations, r->violations == 1 ? "" : "s", r->warnings,
+	        r->warnings == 1 ? "" : "s");
 }
 
 static int print_json(const run *r)

@@ -21,8 +21,8 @@ static const struct command {
     {"serve", wh_serve_main,
      "  serve [--config FILE] [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
      "        [--profile NAME] [--mode enforce|warn|audit] [--network-policies FILE...]\n"
-     "        [--probe-listen ADDR:PORT]\n"
-     "        the HTTPS admission webhook; docs/server.md\n"},
+     "        [--kubeconfig FILE] [--probe-listen ADDR:PORT]\n"
+     "        the HTTPS admission webhook (docs/server.md, docs/kube.md)\n"},
 };
 
 static void usage(FILE *f)

@@ -5,7 +5,7 @@
  * reference-counted so requests in flight keep theirs), the certificate
  * store (polled every second, see wh_tls.h), the NetworkPolicy snapshot
  * (wh_npcache, published once from --network-policies files and again on
- * SIGHUP; the live watch of issue 4 publishes into the same cache), the
+ * SIGHUP, or by the live watch, wh_watch.h, with API access), the
  * metrics registry and the HTTP front end (wh_http.h).
  *
  * One JSON line per decision on stdout (cf_log); start-up and reload
@@ -31,6 +31,7 @@
 #include <cjson/cJSON.h>
 
 #include "cf_buf.h"
+#include "cf_kube.h"
 #include "cf_limits.h"
 #include "cf_log.h"
 #include "cf_metrics.h"
@@ -42,6 +43,7 @@
 #include "wh_netpol.h"
 #include "wh_npcache.h"
 #include "wh_tls.h"
+#include "wh_watch.h"
 
 /* SIGTERM: how long requests in flight may take before we exit anyway.
  * Below Kubernetes' default terminationGracePeriodSeconds (30). */
@@ -67,6 +69,10 @@ typedef struct server {
 	cf_metrics *metrics;
 	cf_metric *m_requests, *m_latency, *m_violations, *m_errors, *m_cert_expiry;
 	cf_metric *m_reloads, *m_netpol_synced, *m_inflight;
+	/* The live NetworkPolicy watch (issue 4), when it runs. */
+	wh_watch *watch;
+	pthread_mutex_t watch_metrics_lock; /* turns watch stats into counters */
+	cf_metric *m_watch_events, *m_watch_errors, *m_watch_relists, *m_netpols;
 } server;
 
 static void log_error(const char *msg, const char *detail)
@@ -117,17 +123,17 @@ static int parse_flags(int argc, char **argv, flags *f)
 		const char *name;
 		size_t off;
 	} names[] = {
-		{"--config", offsetof(flags, config)},
-		{"--listen", offsetof(flags, listen)},
-		{"--tls-cert", offsetof(flags, tls_cert)},
-		{"--tls-key", offsetof(flags, tls_key)},
-		{"--profile", offsetof(flags, profile)},
-		{"--mode", offsetof(flags, mode)},
-		{"--probe-listen", offsetof(flags, probe_listen)},
-		{"--kubeconfig", offsetof(flags, kubeconfig)},
-		{"--tls-secret", offsetof(flags, tls_secret)},
-		{"--webhook-config", offsetof(flags, webhook_config)},
-		{"--service", offsetof(flags, service)},
+	    {"--config", offsetof(flags, config)},
+	    {"--listen", offsetof(flags, listen)},
+	    {"--tls-cert", offsetof(flags, tls_cert)},
+	    {"--tls-key", offsetof(flags, tls_key)},
+	    {"--profile", offsetof(flags, profile)},
+	    {"--mode", offsetof(flags, mode)},
+	    {"--probe-listen", offsetof(flags, probe_listen)},
+	    {"--kubeconfig", offsetof(flags, kubeconfig)},
+	    {"--tls-secret", offsetof(flags, tls_secret)},
+	    {"--webhook-config", offsetof(flags, webhook_config)},
+	    {"--service", offsetof(flags, service)},
 	};
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -139,7 +145,8 @@ static int parse_flags(int argc, char **argv, flags *f)
 			while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
 				i++;
 			if (i < start) {
-				fprintf(stderr, "serve: --network-policies needs at least one FILE\n");
+				fprintf(stderr,
+				        "serve: --network-policies needs at least one FILE\n");
 				return -EINVAL;
 			}
 			f->netpol_files = argv + start;
@@ -163,7 +170,7 @@ static int parse_flags(int argc, char **argv, flags *f)
 }
 
 static int copy_field(char *dst, size_t n, const char *src, const char *what, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	if (strlen(src) >= n) {
 		snprintf(err, errlen, "%s is too long", what);
@@ -176,8 +183,8 @@ static int copy_field(char *dst, size_t n, const char *src, const char *what, ch
 /* Loads the config file (or the defaults) and applies the flags. */
 static wh_config *build_config(const flags *f, char *err, size_t errlen)
 {
-	wh_config *cfg = f->config ? wh_config_load(f->config, err, errlen)
-				   : wh_config_new_default();
+	wh_config *cfg =
+	    f->config ? wh_config_load(f->config, err, errlen) : wh_config_new_default();
 	if (!cfg) {
 		if (!f->config)
 			snprintf(err, errlen, "out of memory");
@@ -186,27 +193,27 @@ static wh_config *build_config(const flags *f, char *err, size_t errlen)
 	wh_server_config *s = &cfg->server;
 	if (f->profile && wh_profile_parse(f->profile, &cfg->profile)) {
 		snprintf(err, errlen, "--profile \"%s\": expected baseline, restricted or worker",
-			 f->profile);
+		         f->profile);
 		goto fail;
 	}
 	if (f->mode && wh_mode_parse(f->mode, &cfg->mode)) {
 		snprintf(err, errlen, "--mode \"%s\": expected enforce, warn or audit", f->mode);
 		goto fail;
 	}
-	if ((f->listen && copy_field(s->listen, sizeof s->listen, f->listen, "--listen", err,
-				     errlen)) ||
-	    (f->tls_cert && copy_field(s->tls_cert, sizeof s->tls_cert, f->tls_cert,
-				       "--tls-cert", err, errlen)) ||
+	if ((f->listen &&
+	     copy_field(s->listen, sizeof s->listen, f->listen, "--listen", err, errlen)) ||
+	    (f->tls_cert &&
+	     copy_field(s->tls_cert, sizeof s->tls_cert, f->tls_cert, "--tls-cert", err, errlen)) ||
 	    (f->tls_key &&
 	     copy_field(s->tls_key, sizeof s->tls_key, f->tls_key, "--tls-key", err, errlen)) ||
-	    (f->probe_listen && copy_field(s->probe_listen, sizeof s->probe_listen,
-					   f->probe_listen, "--probe-listen", err, errlen)) ||
+	    (f->probe_listen && copy_field(s->probe_listen, sizeof s->probe_listen, f->probe_listen,
+	                                   "--probe-listen", err, errlen)) ||
 	    (f->kubeconfig && copy_field(s->kubeconfig, sizeof s->kubeconfig, f->kubeconfig,
-					 "--kubeconfig", err, errlen)) ||
+	                                 "--kubeconfig", err, errlen)) ||
 	    (f->tls_secret && copy_field(s->tls_secret, sizeof s->tls_secret, f->tls_secret,
-					 "--tls-secret", err, errlen)) ||
+	                                 "--tls-secret", err, errlen)) ||
 	    (f->webhook_config && copy_field(s->webhook_config, sizeof s->webhook_config,
-					     f->webhook_config, "--webhook-config", err, errlen)) ||
+	                                     f->webhook_config, "--webhook-config", err, errlen)) ||
 	    (f->service &&
 	     copy_field(s->service, sizeof s->service, f->service, "--service", err, errlen)))
 		goto fail;
@@ -229,13 +236,13 @@ static char *const *netpol_files(const server *sv, const wh_config *cfg, size_t 
 /* Every NetworkPolicy in the files (also inside List kinds) into a new
  * set. Other kinds are skipped: the files may be whole manifests. */
 static int add_netpols(wh_netpol_set *set, const cJSON *obj, const char *file, unsigned depth,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
 	if (!cJSON_IsString(kind))
 		return 0;
 	if (depth < 4 && (strcmp(kind->valuestring, "List") == 0 ||
-			  strcmp(kind->valuestring, "NetworkPolicyList") == 0)) {
+	                  strcmp(kind->valuestring, "NetworkPolicyList") == 0)) {
 		const cJSON *it;
 		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(obj, "items"))
 		{
@@ -317,9 +324,9 @@ static uint64_t now_ns(void)
  * client cannot grow the registry with made-up kinds. */
 static const char *kind_label(const char *kind)
 {
-	static const char *const known[] = {
-		"Pod",        "PodTemplate", "ReplicationController", "Deployment", "ReplicaSet",
-		"StatefulSet", "DaemonSet",  "Job",                   "CronJob"};
+	static const char *const known[] = {"Pod",        "PodTemplate", "ReplicationController",
+	                                    "Deployment", "ReplicaSet",  "StatefulSet",
+	                                    "DaemonSet",  "Job",         "CronJob"};
 	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
 		if (strcmp(known[i], kind) == 0)
 			return known[i];
@@ -354,7 +361,7 @@ static void reply_text(wh_http_reply *out, unsigned status, const char *text)
 }
 
 static void log_decision(const wh_admission_request *req, const wh_admission_decision *d,
-			 uint64_t latency_us)
+                         uint64_t latency_us)
 {
 	cJSON *o = cJSON_CreateObject();
 	if (!o)
@@ -382,7 +389,7 @@ static void log_decision(const wh_admission_request *req, const wh_admission_dec
 }
 
 static void on_validate(void *ctx, const char *body, size_t len, uint64_t start_ns,
-			wh_http_reply *out)
+                        wh_http_reply *out)
 {
 	server *sv = ctx;
 	wh_admission_request req;
@@ -424,17 +431,40 @@ static void on_validate(void *ctx, const char *body, size_t len, uint64_t start_
 
 	uint64_t lat_ns = now_ns() - start_ns;
 	const char *labels[] = {wh_decision_name(d.decision), kind_label(req.kind),
-				op_label(req.operation)};
+	                        op_label(req.operation)};
 	cf_metric_inc(sv->m_requests, labels);
 	cf_metric_observe(sv->m_latency, NULL, (double)lat_ns / 1e9);
 	for (size_t i = 0; i < d.result.n_violations; i++) {
 		const char *lv[] = {d.result.violations[i].check ? d.result.violations[i].check
-								 : "unknown"};
+		                                                 : "unknown"};
 		cf_metric_inc(sv->m_violations, lv);
 	}
 	log_decision(&req, &d, lat_ns / 1000u);
 	wh_admission_decision_free(&d);
 	wh_admission_request_free(&req);
+}
+
+/* Counters follow the watch's own tallies: add what is new since the
+ * last rendering (under a lock, so two scrapes cannot both add it). */
+static void counter_follow(cf_metric *c, unsigned long now)
+{
+	double have = cf_metric_value(c, NULL);
+	if ((double)now > have)
+		cf_metric_add(c, NULL, (uint64_t)((double)now - have));
+}
+
+static void watch_metrics(server *sv)
+{
+	if (!sv->watch)
+		return;
+	wh_watch_stats st;
+	wh_watch_stats_get(sv->watch, &st);
+	pthread_mutex_lock(&sv->watch_metrics_lock);
+	counter_follow(sv->m_watch_events, st.events);
+	counter_follow(sv->m_watch_errors, st.errors);
+	counter_follow(sv->m_watch_relists, st.relists);
+	cf_metric_set(sv->m_netpols, NULL, (double)st.policies);
+	pthread_mutex_unlock(&sv->watch_metrics_lock);
 }
 
 static void on_probe(void *ctx, wh_http_endpoint ep, wh_http_reply *out)
@@ -451,15 +481,16 @@ static void on_probe(void *ctx, wh_http_endpoint ep, wh_http_reply *out)
 		bool synced = wh_npcache_synced(sv->npcache);
 		char text[256];
 		snprintf(text, sizeof text, "config loaded\ncertificate loaded\n%s",
-			 !need_np  ? ""
-			 : synced ? "netpol cache synced\n"
-				  : "netpol cache not synced\n");
+		         !need_np ? ""
+		         : synced ? "netpol cache synced\n"
+		                  : "netpol cache not synced\n");
 		reply_text(out, need_np && !synced ? 503 : 200, text);
 		return;
 	}
 	cf_metric_set(sv->m_cert_expiry, NULL, (double)wh_tls_store_not_after(sv->tls));
 	cf_metric_set(sv->m_netpol_synced, NULL, wh_npcache_synced(sv->npcache) ? 1.0 : 0.0);
 	cf_metric_set(sv->m_inflight, NULL, (double)wh_http_inflight(sv->http));
+	watch_metrics(sv);
 	cf_buf b;
 	cf_buf_init(&b, 0);
 	if (cf_metrics_render(sv->metrics, &b)) {
@@ -479,10 +510,10 @@ static void on_rejected(void *ctx, unsigned status)
 {
 	server *sv = ctx;
 	const char *reason = status == 404   ? "not_found"
-			     : status == 405 ? "method_not_allowed"
-			     : status == 413 ? "too_large"
-			     : status == 0   ? "client_aborted"
-					     : "other";
+	                     : status == 405 ? "method_not_allowed"
+	                     : status == 413 ? "too_large"
+	                     : status == 0   ? "client_aborted"
+	                                     : "other";
 	count_error(sv, reason);
 	if (status == 413) {
 		cJSON *o = cJSON_CreateObject();
@@ -503,7 +534,7 @@ static void on_http_log(void *ctx, const char *line)
 static int setup_metrics(server *sv, char *err, size_t errlen)
 {
 	static const double buckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-					 0.005,   0.01,   0.025,   0.05,   0.1,   0.5};
+	                                 0.005,   0.01,   0.025,   0.05,   0.1,   0.5};
 	static const char *const req_labels[] = {"decision", "kind", "operation"};
 	static const char *const check_label[] = {"check"};
 	static const char *const reason_label[] = {"reason"};
@@ -513,49 +544,65 @@ static int setup_metrics(server *sv, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	sv->m_requests = cf_metrics_counter(
-		m, "codeframe_webhook_requests_total",
-		"Admission requests answered, by decision, kind and operation.", req_labels, 3, err,
-		errlen);
+	sv->m_requests =
+	    cf_metrics_counter(m, "codeframe_webhook_requests_total",
+	                       "Admission requests answered, by decision, kind and operation.",
+	                       req_labels, 3, err, errlen);
 	if (!sv->m_requests)
 		return -EINVAL;
-	sv->m_latency = cf_metrics_histogram(
-		m, "codeframe_webhook_request_duration_seconds",
-		"Time from request headers to the admission response being ready.", buckets,
-		sizeof buckets / sizeof buckets[0], NULL, 0, err, errlen);
+	sv->m_latency =
+	    cf_metrics_histogram(m, "codeframe_webhook_request_duration_seconds",
+	                         "Time from request headers to the admission response being ready.",
+	                         buckets, sizeof buckets / sizeof buckets[0], NULL, 0, err, errlen);
 	if (!sv->m_latency)
 		return -EINVAL;
 	sv->m_violations =
-		cf_metrics_counter(m, "codeframe_webhook_violations_total",
-				   "Violations found, by check id.", check_label, 1, err, errlen);
+	    cf_metrics_counter(m, "codeframe_webhook_violations_total",
+	                       "Violations found, by check id.", check_label, 1, err, errlen);
 	if (!sv->m_violations)
 		return -EINVAL;
 	sv->m_errors = cf_metrics_counter(
-		m, "codeframe_webhook_errors_total",
-		"Requests not answered with a decision (bad_request, too_large, not_found, "
-		"method_not_allowed, client_aborted, internal).",
-		reason_label, 1, err, errlen);
+	    m, "codeframe_webhook_errors_total",
+	    "Requests not answered with a decision (bad_request, too_large, not_found, "
+	    "method_not_allowed, client_aborted, internal).",
+	    reason_label, 1, err, errlen);
 	if (!sv->m_errors)
 		return -EINVAL;
 	sv->m_reloads = cf_metrics_counter(m, "codeframe_webhook_reloads_total",
-					   "Certificate and config reloads, by result.",
-					   reload_labels, 2, err, errlen);
+	                                   "Certificate and config reloads, by result.",
+	                                   reload_labels, 2, err, errlen);
 	if (!sv->m_reloads)
 		return -EINVAL;
 	sv->m_cert_expiry = cf_metrics_gauge(
-		m, "codeframe_webhook_certificate_expiry_timestamp_seconds",
-		"notAfter of the serving certificate, Unix time.", NULL, 0, err, errlen);
+	    m, "codeframe_webhook_certificate_expiry_timestamp_seconds",
+	    "notAfter of the serving certificate, Unix time.", NULL, 0, err, errlen);
 	if (!sv->m_cert_expiry)
 		return -EINVAL;
-	sv->m_netpol_synced = cf_metrics_gauge(
-		m, "codeframe_webhook_netpol_cache_synced",
-		"1 when NetworkPolicy state is known (files loaded or watch synced).", NULL, 0, err,
-		errlen);
+	sv->m_netpol_synced =
+	    cf_metrics_gauge(m, "codeframe_webhook_netpol_cache_synced",
+	                     "1 when NetworkPolicy state is known (files loaded or watch synced).",
+	                     NULL, 0, err, errlen);
 	if (!sv->m_netpol_synced)
 		return -EINVAL;
 	sv->m_inflight = cf_metrics_gauge(m, "codeframe_webhook_inflight_requests",
-					  "Requests being served.", NULL, 0, err, errlen);
+	                                  "Requests being served.", NULL, 0, err, errlen);
 	if (!sv->m_inflight)
+		return -EINVAL;
+	sv->m_watch_events = cf_metrics_counter(
+	    m, "codeframe_webhook_netpol_watch_events_total",
+	    "NetworkPolicy watch events applied (bookmarks included).", NULL, 0, err, errlen);
+	sv->m_watch_errors = cf_metrics_counter(
+	    m, "codeframe_webhook_netpol_watch_errors_total",
+	    "Failed NetworkPolicy lists and watches (each retried with backoff).", NULL, 0, err,
+	    errlen);
+	sv->m_watch_relists =
+	    cf_metrics_counter(m, "codeframe_webhook_netpol_watch_relists_total",
+	                       "NetworkPolicy relists after 410 Gone (resourceVersion too old).",
+	                       NULL, 0, err, errlen);
+	sv->m_netpols = cf_metrics_gauge(m, "codeframe_webhook_netpol_policies",
+	                                 "NetworkPolicies in the watch's current snapshot.", NULL,
+	                                 0, err, errlen);
+	if (!sv->m_watch_events || !sv->m_watch_errors || !sv->m_watch_relists || !sv->m_netpols)
 		return -EINVAL;
 	return 0;
 }
@@ -580,8 +627,7 @@ static void poll_tls(server *sv)
 		cf_metric_set(sv->m_cert_expiry, NULL, (double)wh_tls_store_not_after(sv->tls));
 	} else if (rc < 0) {
 		count_reload(sv, "certificate", "failure");
-		log_error("certificate reload failed; still serving the previous certificate",
-			  err);
+		log_error("certificate reload failed; still serving the previous certificate", err);
 	}
 }
 
@@ -597,13 +643,21 @@ static void reload(server *sv)
 	size_t n;
 	char *const *files = netpol_files(sv, fresh, &n);
 	wh_netpol_set *set = NULL;
+	if (n && sv->watch) {
+		/* One source at a time: the watch would overwrite the files'
+		 * snapshot at its next event. */
+		cf_log_msg(CF_LOG_WARNING, "serve",
+		           "NetworkPolicy files are ignored while the API watch runs; restart "
+		           "to change the source");
+		n = 0;
+	}
 	if (n) {
 		set = load_netpols(files, n, err, sizeof err);
 		if (!set) {
 			count_reload(sv, "config", "failure");
 			log_error("NetworkPolicy files failed to load; keeping the previous config "
-				  "and policies",
-				  err);
+			          "and policies",
+			          err);
 			wh_config_unref(fresh);
 			return;
 		}
@@ -618,8 +672,8 @@ static void reload(server *sv)
 	    old->server.connection_limit != fresh->server.connection_limit ||
 	    old->server.connection_timeout != fresh->server.connection_timeout)
 		cf_log_msg(CF_LOG_WARNING, "serve",
-			   "server settings (listen, TLS files, threads, limits) change only on "
-			   "restart; the policy settings were reloaded");
+		           "server settings (listen, TLS files, threads, limits) change only on "
+		           "restart; the policy settings were reloaded");
 	sv->cfg = fresh;
 	pthread_mutex_unlock(&sv->cfg_lock);
 	wh_config_unref(old);
@@ -639,11 +693,54 @@ static void reload(server *sv)
 static void server_free(server *sv)
 {
 	wh_http_stop(sv->http);
+	/* After the HTTP threads (no reader left), before the cache it fills. */
+	wh_watch_stop(sv->watch);
+	sv->watch = NULL;
 	wh_tls_store_free(sv->tls);
 	wh_npcache_free(sv->npcache);
 	cf_metrics_free(sv->metrics);
 	wh_config_unref(sv->cfg);
 	pthread_mutex_destroy(&sv->cfg_lock);
+	pthread_mutex_destroy(&sv->watch_metrics_lock);
+}
+
+/* NetworkPolicies from the API: with --kubeconfig, or in a pod with a
+ * service account, when the networkPolicy check is on and no files were
+ * given. Without either the cache stays unsynced and the check follows
+ * networkPolicyNotSynced. */
+static int start_watch(server *sv, char *err, size_t errlen)
+{
+	const wh_server_config *s = &sv->cfg->server;
+	bool in_cluster = !s->kubeconfig[0] && cf_kube_in_cluster_detect(NULL);
+	if (!s->kubeconfig[0] && !in_cluster)
+		return 0;
+	if (!netpol_check_active(sv->cfg)) {
+		cf_log_msg(CF_LOG_INFO, "serve",
+		           "the networkPolicy check is off: NetworkPolicies are not watched");
+		return 0;
+	}
+	cf_kube_config kc;
+	char e[1024] = "";
+	int rc = s->kubeconfig[0] ? cf_kube_config_kubeconfig(s->kubeconfig, NULL, &kc, e, sizeof e)
+	                          : cf_kube_config_in_cluster(NULL, &kc, e, sizeof e);
+	if (rc) {
+		snprintf(err, errlen, "Kubernetes API access: %.900s", e);
+		return rc;
+	}
+	wh_watch_options o = {.kube = &kc, .cache = sv->npcache};
+	sv->watch = wh_watch_start(&o, e, sizeof e);
+	if (!sv->watch) {
+		snprintf(err, errlen, "NetworkPolicy watch: %.900s", e);
+		cf_kube_config_free(&kc);
+		return -EIO;
+	}
+	cJSON *obj = cJSON_CreateObject();
+	cJSON_AddStringToObject(obj, "component", "serve");
+	cJSON_AddStringToObject(obj, "msg", "watching NetworkPolicies");
+	cJSON_AddStringToObject(obj, "api", kc.source);
+	cf_log_emit(CF_LOG_INFO, obj);
+	cf_kube_config_free(&kc);
+	return 0;
 }
 
 static int start(server *sv, char *err, size_t errlen)
@@ -653,20 +750,16 @@ static int start(server *sv, char *err, size_t errlen)
 		return -EINVAL;
 	const wh_server_config *s = &sv->cfg->server;
 	if (s->tls_secret[0] || s->webhook_config[0] || s->service[0]) {
-		snprintf(err, errlen, "self-managed TLS (--tls-secret/--webhook-config/--service) "
-				      "needs the Kubernetes API client, not in this build; use "
-				      "--tls-cert and --tls-key");
-		return -ENOTSUP;
-	}
-	if (s->kubeconfig[0]) {
-		snprintf(err, errlen, "--kubeconfig (the live NetworkPolicy watch) needs the "
-				      "Kubernetes API client, not in this build; use "
-				      "--network-policies FILE...");
+		snprintf(err, errlen,
+		         "self-managed TLS (--tls-secret/--webhook-config/--service) "
+		         "needs the Kubernetes API client, not in this build; use "
+		         "--tls-cert and --tls-key");
 		return -ENOTSUP;
 	}
 	if (!s->tls_cert[0] || !s->tls_key[0]) {
-		snprintf(err, errlen, "a certificate is required: --tls-cert FILE --tls-key FILE "
-				      "(or server.tlsCert/tlsKey in the config)");
+		snprintf(err, errlen,
+		         "a certificate is required: --tls-cert FILE --tls-key FILE "
+		         "(or server.tlsCert/tlsKey in the config)");
 		return -EINVAL;
 	}
 	if (setup_metrics(sv, err, errlen))
@@ -683,23 +776,25 @@ static int start(server *sv, char *err, size_t errlen)
 		if (!set)
 			return -EINVAL;
 		wh_npcache_publish(sv->npcache, set);
+	} else if (start_watch(sv, err, errlen)) {
+		return -EINVAL;
 	}
 	sv->tls = wh_tls_store_new(s->tls_cert, s->tls_key, err, errlen);
 	if (!sv->tls)
 		return -EINVAL;
 	cf_metric_set(sv->m_cert_expiry, NULL, (double)wh_tls_store_not_after(sv->tls));
 	wh_http_options opt = {.listen = s->listen,
-			       .probe_listen = s->probe_listen,
-			       .tls = sv->tls,
-			       .threads = s->threads,
-			       .connection_limit = s->connection_limit,
-			       .connection_timeout = s->connection_timeout,
-			       .max_body = CF_MAX_ADMISSION_BODY_BYTES};
+	                       .probe_listen = s->probe_listen,
+	                       .tls = sv->tls,
+	                       .threads = s->threads,
+	                       .connection_limit = s->connection_limit,
+	                       .connection_timeout = s->connection_timeout,
+	                       .max_body = CF_MAX_ADMISSION_BODY_BYTES};
 	wh_http_handlers h = {.ctx = sv,
-			      .validate = on_validate,
-			      .probe = on_probe,
-			      .rejected = on_rejected,
-			      .log = on_http_log};
+	                      .validate = on_validate,
+	                      .probe = on_probe,
+	                      .rejected = on_rejected,
+	                      .log = on_http_log};
 	sv->http = wh_http_start(&opt, &h, err, errlen);
 	if (!sv->http)
 		return -EIO;
@@ -714,7 +809,7 @@ static int start(server *sv, char *err, size_t errlen)
 	cJSON_AddStringToObject(o, "mode", wh_mode_name(sv->cfg->mode));
 	cJSON_AddNumberToObject(o, "network_policies", (double)n);
 	cJSON_AddNumberToObject(o, "certificate_not_after",
-				(double)wh_tls_store_not_after(sv->tls));
+	                        (double)wh_tls_store_not_after(sv->tls));
 	cf_log_emit(CF_LOG_INFO, o);
 	return 0;
 }
@@ -724,9 +819,11 @@ int wh_serve_main(int argc, char **argv)
 	server sv;
 	memset(&sv, 0, sizeof sv);
 	pthread_mutex_init(&sv.cfg_lock, NULL);
+	pthread_mutex_init(&sv.watch_metrics_lock, NULL);
 	int rc = parse_flags(argc, argv, &sv.fl);
 	if (rc) {
 		pthread_mutex_destroy(&sv.cfg_lock);
+		pthread_mutex_destroy(&sv.watch_metrics_lock);
 		return rc > 0 ? 0 : 2;
 	}
 	/* Blocked before any thread exists, so every thread inherits the mask

@@ -105,8 +105,7 @@ out:
 	return same;
 }
 
-wh_tls_cred *wh_tls_cred_load(const char *cert_path, const char *key_path, char *err,
-			      size_t errlen)
+wh_tls_cred *wh_tls_cred_load(const char *cert_path, const char *key_path, char *err, size_t errlen)
 {
 	cf_buf cert, key;
 	char rerr[512];
@@ -130,13 +129,13 @@ wh_tls_cred *wh_tls_cred_load(const char *cert_path, const char *key_path, char 
 	c->refs = 1;
 	gnutls_datum_t d = {(unsigned char *)cert.data, (unsigned)cert.len};
 	unsigned n = CF_MAX_TLS_CHAIN_CERTS;
-	int rc = cert.len ? gnutls_pcert_list_import_x509_raw(c->pcerts, &n, &d,
-							      GNUTLS_X509_FMT_PEM, 0)
-			  : GNUTLS_E_NO_CERTIFICATE_FOUND;
+	int rc = cert.len
+	             ? gnutls_pcert_list_import_x509_raw(c->pcerts, &n, &d, GNUTLS_X509_FMT_PEM, 0)
+	             : GNUTLS_E_NO_CERTIFICATE_FOUND;
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: no usable PEM certificate chain: %s", cert_path,
-			 rc == GNUTLS_E_SHORT_MEMORY_BUFFER ? "too many certificates"
-							    : gnutls_strerror(rc));
+		         rc == GNUTLS_E_SHORT_MEMORY_BUFFER ? "too many certificates"
+		                                            : gnutls_strerror(rc));
 		goto fail;
 	}
 	c->n_pcerts = n;
@@ -150,15 +149,15 @@ wh_tls_cred *wh_tls_cred_load(const char *cert_path, const char *key_path, char 
 	}
 	gnutls_datum_t kd = {(unsigned char *)key.data, (unsigned)key.len};
 	rc = key.len ? gnutls_privkey_import_x509_raw(c->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)
-		     : GNUTLS_E_BASE64_DECODING_ERROR;
+	             : GNUTLS_E_BASE64_DECODING_ERROR;
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: no usable PEM private key: %s", key_path,
-			 gnutls_strerror(rc));
+		         gnutls_strerror(rc));
 		goto fail;
 	}
 	if (!key_matches(&c->pcerts[0], c->key)) {
 		snprintf(err, errlen, "%s does not match the certificate in %s", key_path,
-			 cert_path);
+		         cert_path);
 		goto fail;
 	}
 	if (gnutls_x509_crt_init(&crt) < 0 ||
@@ -217,13 +216,12 @@ static bool stamp_eq(const file_stamp *a, const file_stamp *b)
 {
 	return a->link_ok == b->link_ok && a->target_ok == b->target_ok && a->ldev == b->ldev &&
 	       a->lino == b->lino && ts_eq(a->lmtime, b->lmtime) && a->tdev == b->tdev &&
-	       a->tino == b->tino && ts_eq(a->tmtime, b->tmtime) &&
-	       ts_eq(a->tctime, b->tctime) && a->tsize == b->tsize &&
-	       strcmp(a->real, b->real) == 0;
+	       a->tino == b->tino && ts_eq(a->tmtime, b->tmtime) && ts_eq(a->tctime, b->tctime) &&
+	       a->tsize == b->tsize && strcmp(a->real, b->real) == 0;
 }
 
 wh_tls_store *wh_tls_store_new(const char *cert_path, const char *key_path, char *err,
-			       size_t errlen)
+                               size_t errlen)
 {
 	wh_tls_store *s = calloc(1, sizeof *s);
 	if (!s) {

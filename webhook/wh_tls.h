@@ -40,7 +40,7 @@ typedef struct wh_tls_store wh_tls_store;
  * naming the file and problem (unreadable, no certificate, bad key, key
  * does not match the certificate). */
 wh_tls_cred *wh_tls_cred_load(const char *cert_path, const char *key_path, char *err,
-			      size_t errlen);
+                              size_t errlen);
 wh_tls_cred *wh_tls_cred_ref(wh_tls_cred *c);
 void wh_tls_cred_unref(wh_tls_cred *c);
 /* The chain and key as GnuTLS wants them from a certificate callback. */
@@ -52,7 +52,7 @@ int64_t wh_tls_cred_not_after(const wh_tls_cred *c);
 /* A store with the pair loaded; NULL with `err` when the first load
  * fails (a server must not start without a certificate). */
 wh_tls_store *wh_tls_store_new(const char *cert_path, const char *key_path, char *err,
-			       size_t errlen);
+                               size_t errlen);
 void wh_tls_store_free(wh_tls_store *s);
 /* Checks the files: 0 unchanged, 1 reloaded (the new credential is
  * current), -EAGAIN a change was seen but the new pair is broken (the old

@@ -78,7 +78,7 @@ size_t wh_watch_parser_pending(const wh_watch_parser *p);
 typedef struct wh_watch_options {
 	const cf_kube_config *kube; /* copied */
 	wh_npcache *cache;          /* borrowed */
-	unsigned timeout_seconds;   /* watch timeoutSeconds; 0: 300 */
+	unsigned timeout_seconds;   /* watch timeoutSeconds; 0: random in [300, 600] */
 	unsigned backoff_base_ms;   /* 0: 250 */
 	unsigned backoff_max_ms;    /* 0: 30000 */
 } wh_watch_options;
@@ -92,7 +92,7 @@ typedef struct wh_watch_stats {
 	unsigned long relists;  /* 410 Gone handled */
 	unsigned long policies; /* policies in the current set */
 	char resource_version[128];
-	char last_error[512];
+	char last_error[1024];
 } wh_watch_stats;
 
 typedef struct wh_watch wh_watch;
