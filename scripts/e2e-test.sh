@@ -617,16 +617,17 @@ if [ "$NETPOL_MODE" = watch ]; then
 	worker_pod np-pod np-app | expect_deny "netpol watch: pod without a NetworkPolicy denied" "$NS" '\[networkPolicy\]'
 	netpol np-app-isolation np-app | k apply -n "$NS" -f - >/dev/null
 	admitted_np() { worker_pod np-pod np-app | k apply -n "$NS" --dry-run=server -f - >/dev/null 2>&1; }
-	t0=$(date +%s)
+	t0=$(date +%s%N)
 	if eventually 10 admitted_np; then
-		pass "netpol watch: admitted within $(($(date +%s) - t0))s of the NetworkPolicy's creation"
+		pass "netpol watch: admitted $((($(date +%s%N) - t0) / 1000000)) ms after the NetworkPolicy's creation (limit 10 s)"
 	else
 		fail "netpol watch: admitted within 10s of the NetworkPolicy's creation"
 	fi
 	k delete networkpolicy np-app-isolation -n "$NS" >/dev/null
 	denied_np() { ! admitted_np; }
+	t0=$(date +%s%N)
 	if eventually 10 denied_np; then
-		pass "netpol watch: denied again after the NetworkPolicy's deletion"
+		pass "netpol watch: denied again $((($(date +%s%N) - t0) / 1000000)) ms after the NetworkPolicy's deletion (limit 10 s)"
 	else
 		fail "netpol watch: denied again after the NetworkPolicy's deletion"
 	fi
