@@ -37,7 +37,9 @@ die() {
 	exit 1
 }
 
-# A random free TCP port on 127.0.0.1 in 20000..59999, not in $taken.
+# free_port VAR: a random free TCP port on 127.0.0.1 in 20000..59999 into
+# VAR, never one handed out before (not a command substitution: $taken must
+# survive between calls).
 taken=""
 free_port() {
 	local p i
@@ -46,7 +48,7 @@ free_port() {
 		case " $taken " in *" $p "*) continue ;; esac
 		if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
 			taken+=" $p"
-			echo "$p"
+			printf -v "$1" '%s' "$p"
 			return 0
 		fi
 	done
@@ -194,10 +196,10 @@ do_up() {
 	rm -rf "$STATE"
 	mkdir -p "$STATE" "$LOGS" "$RUN" "$STATE/etcd"
 	gen_pki
-	ETCD_PORT=$(free_port)
-	ETCD_PEER_PORT=$(free_port)
-	API_PORT=$(free_port)
-	KCM_PORT=$(free_port)
+	free_port ETCD_PORT
+	free_port ETCD_PEER_PORT
+	free_port API_PORT
+	free_port KCM_PORT
 
 	start etcd "$LOGS/etcd.log" "$BIN/e2e-etcd" --data-dir "$STATE/etcd" \
 		--client-port "$ETCD_PORT" --peer-port "$ETCD_PEER_PORT" --ready-file "$RUN/etcd.ready"

@@ -50,6 +50,7 @@ skip() {
 note() { echo "# $*"; }
 
 WH_PID=""
+WH_BAD_EXIT=""
 cleanup() {
 	stop_webhook
 	if [ "${E2E_KEEP:-0}" = 1 ]; then
@@ -98,18 +99,22 @@ LOGS=$E2E_LOGS
 	echo "FAIL: setup -- webhook certificate"
 	exit 1
 }
-WH_PORT=$(
-	for _ in $(seq 1 100); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		ss -Htln "sport = :$p" | grep -q . || {
-			echo "$p"
-			break
-		}
-	done
-)
-WH_URL=https://127.0.0.1:$WH_PORT/validate
+# Two free loopback ports: HTTPS for the apiserver, plain HTTP for probes.
+port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
+WH_PORT=""
+for _ in $(seq 1 100); do
+	p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+	if port_free "$p" && port_free $((p + 1)); then
+		WH_PORT=$p
+		break
+	fi
+done
+[ -n "$WH_PORT" ] || {
+	echo "FAIL: setup -- no free port pair"
+	exit 1
+}
 WH_PROBE_PORT=$((WH_PORT + 1))
-ss -Htln "sport = :$WH_PROBE_PORT" | grep -q . && WH_PROBE_PORT=$((WH_PORT - 1))
+WH_URL=https://127.0.0.1:$WH_PORT/validate
 
 NETPOL_MODE=${E2E_NETPOL:-auto}
 
@@ -220,7 +225,7 @@ start_webhook() { # extra serve args...
 		echo "# webhook did not become ready; last log lines:"
 		tail -n 5 "$LOGS/webhook.log" | sed 's/^/#   /'
 	fi
-	stop_webhook
+	WH_EXPECT_FAIL=1 stop_webhook
 	return 1
 }
 stop_webhook() {
@@ -232,7 +237,11 @@ stop_webhook() {
 		sleep 0.25
 	done
 	kill -KILL "$WH_PID" 2>/dev/null || true
-	wait "$WH_PID" 2>/dev/null || true
+	local st=0
+	wait "$WH_PID" 2>/dev/null || st=$?
+	# SIGTERM must end in a drain and exit 0; anything else (a crash, a
+	# sanitizer's exit code, the SIGKILL above) is recorded.
+	[ "$st" = 0 ] || [ "${WH_EXPECT_FAIL:-0}" = 1 ] || WH_BAD_EXIT+=" $st"
 	WH_PID=""
 }
 
@@ -731,6 +740,18 @@ elif [ "$CHART_INSTALLED" = 1 ]; then
 	skip "self-managed TLS" "needs root for the apiserver's private /etc/hosts"
 else
 	skip "self-managed TLS" "needs the chart (issue 9)"
+fi
+
+# --- 12. the webhook itself: clean exits, no sanitizer reports ------------------------------
+# (`make SANITIZE=address,undefined e2e` runs all of the above with the ASan/UBSan build.)
+
+stop_webhook
+if grep -Eq 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' "$LOGS/webhook.log"; then
+	fail "webhook: no sanitizer reports" "$(grep -Em3 'Sanitizer|runtime error:' "$LOGS/webhook.log")"
+elif [ -n "$WH_BAD_EXIT" ]; then
+	fail "webhook: every stop was a clean exit" "exit statuses:$WH_BAD_EXIT"
+else
+	pass "webhook: every stop was a clean exit, no sanitizer reports"
 fi
 
 # --- summary --------------------------------------------------------------------------------
