@@ -245,8 +245,7 @@ static void put_policy(const char *ns, const char *name, const char *selector)
 	cr_assert_gt(fake_apiserver_put(fs, NP, j), 0);
 }
 
-Test(kube_e2e, policy_added_and_deleted_on_the_watch, .init = setup, .fini = teardown,
-     .timeout = 120)
+Test(kube_e2e, policy_added_and_deleted_on_the_watch, .init = setup, .fini = teardown)
 {
 	start_webhook(NULL, NULL);
 	cr_assert(wait_ready(scaled(10000)), "ready once the first list synced");
@@ -277,8 +276,7 @@ Test(kube_e2e, policy_added_and_deleted_on_the_watch, .init = setup, .fini = tea
 	cr_assert(WIFEXITED(proc.status) && WEXITSTATUS(proc.status) == 0);
 }
 
-Test(kube_e2e, controllers_use_template_labels_in_their_namespace, .init = setup, .fini = teardown,
-     .timeout = 120)
+Test(kube_e2e, controllers_use_template_labels_in_their_namespace, .init = setup, .fini = teardown)
 {
 	put_policy("team-a", "isolate-workers", "{\"matchLabels\":{\"app\":\"worker\"}}");
 	put_policy("team-b", "isolate-other", "{\"matchLabels\":{\"app\":\"other\"}}");
@@ -292,7 +290,7 @@ Test(kube_e2e, controllers_use_template_labels_in_their_namespace, .init = setup
 	cr_assert_eq(validate("Deployment", "team-b", "other").allowed, 1);
 }
 
-Test(kube_e2e, not_ready_and_denied_until_synced, .init = setup, .fini = teardown, .timeout = 120)
+Test(kube_e2e, not_ready_and_denied_until_synced, .init = setup, .fini = teardown)
 {
 	fake_apiserver_set_token(fs, "not-yet"); /* every request gets 401 */
 	put_policy("team-a", "isolate-workers", "{}");
@@ -307,7 +305,7 @@ Test(kube_e2e, not_ready_and_denied_until_synced, .init = setup, .fini = teardow
 	cr_assert_eq(validate("Pod", "team-a", "worker").allowed, 1);
 }
 
-Test(kube_e2e, unsynced_warn_admits_with_warning, .init = setup, .fini = teardown, .timeout = 120)
+Test(kube_e2e, unsynced_warn_admits_with_warning, .init = setup, .fini = teardown)
 {
 	fake_apiserver_set_token(fs, "not-yet");
 	char cfg[400];
@@ -345,8 +343,7 @@ static int run_serve_expect_failure(char *out, size_t outlen)
 	return WIFEXITED(proc.status) ? WEXITSTATUS(proc.status) : -1;
 }
 
-Test(kube_e2e_bad, malformed_kubeconfig_refused_at_start, .init = setup, .fini = teardown,
-     .timeout = 60)
+Test(kube_e2e_bad, malformed_kubeconfig_refused_at_start, .init = setup, .fini = teardown)
 {
 	cr_assert_eq(fake_ca_write_file(ca.dir, "kubeconfig", "current-context: [oops\n", kc_path,
 	                                sizeof kc_path),
@@ -356,8 +353,7 @@ Test(kube_e2e_bad, malformed_kubeconfig_refused_at_start, .init = setup, .fini =
 	cr_assert(strstr(log, "Kubernetes API access") && strstr(log, "kubeconfig"), "%s", log);
 }
 
-Test(kube_e2e_bad, insecure_kubeconfig_refused_at_start, .init = setup, .fini = teardown,
-     .timeout = 60)
+Test(kube_e2e_bad, insecure_kubeconfig_refused_at_start, .init = setup, .fini = teardown)
 {
 	char kc[1024];
 	snprintf(kc, sizeof kc,
@@ -371,7 +367,7 @@ Test(kube_e2e_bad, insecure_kubeconfig_refused_at_start, .init = setup, .fini = 
 	cr_assert(strstr(log, "insecure-skip-tls-verify"), "%s", log);
 }
 
-Test(kube_e2e_bad, wrong_ca_never_syncs, .init = setup, .fini = teardown, .timeout = 60)
+Test(kube_e2e_bad, wrong_ca_never_syncs, .init = setup, .fini = teardown)
 {
 	char kc[4096];
 	snprintf(kc, sizeof kc,

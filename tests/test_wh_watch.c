@@ -331,7 +331,7 @@ static bool wait_watches(unsigned n)
 	return false;
 }
 
-Test(watch, list_then_added_modified_deleted, .init = setup, .fini = teardown, .timeout = 60)
+Test(watch, list_then_added_modified_deleted, .init = setup, .fini = teardown)
 {
 	put_policy("ns1", "a", "web", "[\"Ingress\"]");
 	put_policy("ns2", "b", "db", "[\"Ingress\",\"Egress\"]");
@@ -366,7 +366,7 @@ Test(watch, list_then_added_modified_deleted, .init = setup, .fini = teardown, .
 	cr_assert_str_eq(st.resource_version, rv);
 }
 
-Test(watch, empty_cluster_syncs, .init = setup, .fini = teardown, .timeout = 30)
+Test(watch, empty_cluster_syncs, .init = setup, .fini = teardown)
 {
 	cr_assert_not(wh_npcache_synced(cache));
 	start_watch("tok");
@@ -374,7 +374,7 @@ Test(watch, empty_cluster_syncs, .init = setup, .fini = teardown, .timeout = 30)
 	cr_assert(wh_npcache_synced(cache), "an empty list is a sync too");
 }
 
-Test(watch, paginated_list, .init = setup, .fini = teardown, .timeout = 60)
+Test(watch, paginated_list, .init = setup, .fini = teardown)
 {
 	for (int i = 0; i < 1100; i++) {
 		char ns[32], name[32];
@@ -390,7 +390,7 @@ Test(watch, paginated_list, .init = setup, .fini = teardown, .timeout = 60)
 	cr_assert_neq(fst.last_list_continue[0], '\0');
 }
 
-Test(watch, bookmark_advances_resource_version, .init = setup, .fini = teardown, .timeout = 30)
+Test(watch, bookmark_advances_resource_version, .init = setup, .fini = teardown)
 {
 	put_policy("ns1", "a", "web", "[\"Ingress\"]");
 	start_watch("tok");
@@ -416,7 +416,7 @@ Test(watch, bookmark_advances_resource_version, .init = setup, .fini = teardown,
 	cr_assert_eq(stats().lists, 1, "a clean end is resumed, not relisted");
 }
 
-Test(watch, expired_error_event_relists, .init = setup, .fini = teardown, .timeout = 30)
+Test(watch, expired_error_event_relists, .init = setup, .fini = teardown)
 {
 	put_policy("ns1", "a", "web", "[\"Ingress\"]");
 	start_watch("tok");
@@ -436,7 +436,7 @@ Test(watch, expired_error_event_relists, .init = setup, .fini = teardown, .timeo
 	cr_assert(wait_count(2));
 }
 
-Test(watch, compacted_history_relists, .init = setup, .fini = teardown, .timeout = 30)
+Test(watch, compacted_history_relists, .init = setup, .fini = teardown)
 {
 	put_policy("ns1", "a", "web", "[\"Ingress\"]");
 	start_watch("tok");
@@ -456,7 +456,7 @@ Test(watch, compacted_history_relists, .init = setup, .fini = teardown, .timeout
 	cr_assert(wait_count(1));
 }
 
-Test(watch, http_410_relists, .init = setup, .fini = teardown, .timeout = 30)
+Test(watch, http_410_relists, .init = setup, .fini = teardown)
 {
 	start_watch("tok");
 	cr_assert(wait_count(0));
@@ -469,7 +469,7 @@ Test(watch, http_410_relists, .init = setup, .fini = teardown, .timeout = 30)
 	cr_assert_eq(stats().relists, 1);
 }
 
-Test(watch, cut_stream_reconnects_and_loses_nothing, .init = setup, .fini = teardown, .timeout = 30)
+Test(watch, cut_stream_reconnects_and_loses_nothing, .init = setup, .fini = teardown)
 {
 	start_watch("tok");
 	cr_assert(wait_count(0));
@@ -488,7 +488,7 @@ Test(watch, cut_stream_reconnects_and_loses_nothing, .init = setup, .fini = tear
 	cr_assert_geq(st.watches, 3);
 }
 
-Test(watch, slow_stream_tiny_pieces, .init = setup, .fini = teardown, .timeout = 30)
+Test(watch, slow_stream_tiny_pieces, .init = setup, .fini = teardown)
 {
 	start_watch("tok");
 	cr_assert(wait_count(0));
@@ -503,8 +503,7 @@ Test(watch, slow_stream_tiny_pieces, .init = setup, .fini = teardown, .timeout =
 	cr_assert_eq(stats().errors, 0);
 }
 
-Test(watch_bad, unauthorized_is_a_clear_error_and_recovers, .init = setup, .fini = teardown,
-     .timeout = 30)
+Test(watch_bad, unauthorized_is_a_clear_error_and_recovers, .init = setup, .fini = teardown)
 {
 	start_watch("wrong-token");
 	long end = now_ms() + 10000;
@@ -522,7 +521,7 @@ Test(watch_bad, unauthorized_is_a_clear_error_and_recovers, .init = setup, .fini
 	cr_assert(stats().synced);
 }
 
-Test(watch_bad, list_500_is_retried, .init = setup, .fini = teardown, .timeout = 30)
+Test(watch_bad, list_500_is_retried, .init = setup, .fini = teardown)
 {
 	put_policy("ns1", "a", "web", "[\"Ingress\"]");
 	fake_apiserver_add_fault(fs, FAKE_FAULT_LIST_500);
@@ -534,7 +533,7 @@ Test(watch_bad, list_500_is_retried, .init = setup, .fini = teardown, .timeout =
 	cr_assert(strstr(st.last_error, "HTTP 500: injected fault"), "%s", st.last_error);
 }
 
-Test(watch_bad, malformed_policy_is_left_out, .init = setup, .fini = teardown, .timeout = 30)
+Test(watch_bad, malformed_policy_is_left_out, .init = setup, .fini = teardown)
 {
 	put_policy("ns1", "good", "web", "[\"Ingress\"]");
 	cr_assert_gt(
@@ -558,7 +557,7 @@ Test(watch_bad, malformed_policy_is_left_out, .init = setup, .fini = teardown, .
 	cr_assert(wait_count(0));
 }
 
-Test(watch_bad, unreachable_server_stops_promptly, .timeout = 30)
+Test(watch_bad, unreachable_server_stops_promptly)
 {
 	cache = wh_npcache_new();
 	cf_kube_config k;

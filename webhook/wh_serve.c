@@ -756,13 +756,13 @@ static int start_watch(server *sv, char *err, size_t errlen)
 	int rc = s->kubeconfig[0] ? cf_kube_config_kubeconfig(s->kubeconfig, NULL, &kc, e, sizeof e)
 	                          : cf_kube_config_in_cluster(NULL, &kc, e, sizeof e);
 	if (rc) {
-		snprintf(err, errlen, "Kubernetes API access: %s", e);
+		snprintf(err, errlen, "Kubernetes API access: %.900s", e);
 		return rc;
 	}
 	wh_watch_options o = {.kube = &kc, .cache = sv->npcache};
 	sv->watch = wh_watch_start(&o, e, sizeof e);
 	if (!sv->watch) {
-		snprintf(err, errlen, "NetworkPolicy watch: %s", e);
+		snprintf(err, errlen, "NetworkPolicy watch: %.900s", e);
 		cf_kube_config_free(&kc);
 		return -EIO;
 	}

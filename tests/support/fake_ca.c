@@ -14,6 +14,17 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+/* The BIO's bytes are not NUL-terminated: copy them by length. */
+static char *copy_mem(const char *p, long n)
+{
+	char *out = malloc((size_t)n + 1);
+	if (out) {
+		memcpy(out, p, (size_t)n);
+		out[n] = '\0';
+	}
+	return out;
+}
+
 static char *pem_of_cert(X509 *x)
 {
 	BIO *b = BIO_new(BIO_s_mem());
@@ -21,7 +32,7 @@ static char *pem_of_cert(X509 *x)
 	if (b && PEM_write_bio_X509(b, x)) {
 		char *p;
 		long n = BIO_get_mem_data(b, &p);
-		out = strndup(p, (size_t)n);
+		out = copy_mem(p, n);
 	}
 	BIO_free(b);
 	return out;
@@ -34,7 +45,7 @@ static char *pem_of_key(EVP_PKEY *k)
 	if (b && PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL)) {
 		char *p;
 		long n = BIO_get_mem_data(b, &p);
-		out = strndup(p, (size_t)n);
+		out = copy_mem(p, n);
 	}
 	BIO_free(b);
 	return out;
