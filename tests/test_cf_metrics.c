@@ -24,7 +24,7 @@ Test(cf_metrics, counter_with_labels_renders_in_text_format)
 	cf_metrics *m = cf_metrics_new();
 	const char *names[] = {"decision", "kind"};
 	cf_metric *c = cf_metrics_counter(m, "codeframe_webhook_requests_total", "Requests.", names,
-					  2, err, sizeof err);
+	                                  2, err, sizeof err);
 	cr_assert_not_null(c, "%s", err);
 	const char *v1[] = {"deny", "Pod"}, *v2[] = {"allow", "Job"};
 	cr_assert_eq(cf_metric_inc(c, v1), 0);
@@ -34,9 +34,11 @@ Test(cf_metrics, counter_with_labels_renders_in_text_format)
 	char *text = render(m);
 	cr_assert(strstr(text, "# HELP codeframe_webhook_requests_total Requests.\n"));
 	cr_assert(strstr(text, "# TYPE codeframe_webhook_requests_total counter\n"));
-	cr_assert(strstr(text, "codeframe_webhook_requests_total{decision=\"deny\",kind=\"Pod\"} 5\n"),
-		  "%s", text);
-	cr_assert(strstr(text, "codeframe_webhook_requests_total{decision=\"allow\",kind=\"Job\"} 1\n"));
+	cr_assert(
+	    strstr(text, "codeframe_webhook_requests_total{decision=\"deny\",kind=\"Pod\"} 5\n"),
+	    "%s", text);
+	cr_assert(
+	    strstr(text, "codeframe_webhook_requests_total{decision=\"allow\",kind=\"Job\"} 1\n"));
 	free(text);
 	cf_metrics_free(m);
 }
@@ -45,14 +47,15 @@ Test(cf_metrics, histogram_buckets_are_cumulative_with_sum_and_count)
 {
 	cf_metrics *m = cf_metrics_new();
 	const double b[] = {0.0001, 0.001, 0.01};
-	cf_metric *h = cf_metrics_histogram(m, "codeframe_agent_latency_seconds", "L.", b, 3, NULL, 0,
-					    err, sizeof err);
+	cf_metric *h = cf_metrics_histogram(m, "codeframe_agent_latency_seconds", "L.", b, 3, NULL,
+	                                    0, err, sizeof err);
 	cr_assert_not_null(h, "%s", err);
 	cr_assert_eq(cf_metric_observe(h, NULL, 0.00005), 0);
 	cr_assert_eq(cf_metric_observe(h, NULL, 0.0005), 0);
 	cr_assert_eq(cf_metric_observe(h, NULL, 0.5), 0);
 	char *text = render(m);
-	cr_assert(strstr(text, "codeframe_agent_latency_seconds_bucket{le=\"0.0001\"} 1\n"), "%s", text);
+	cr_assert(strstr(text, "codeframe_agent_latency_seconds_bucket{le=\"0.0001\"} 1\n"), "%s",
+	          text);
 	cr_assert(strstr(text, "codeframe_agent_latency_seconds_bucket{le=\"0.001\"} 2\n"));
 	cr_assert(strstr(text, "codeframe_agent_latency_seconds_bucket{le=\"0.01\"} 2\n"));
 	cr_assert(strstr(text, "codeframe_agent_latency_seconds_bucket{le=\"+Inf\"} 3\n"));
@@ -66,13 +69,14 @@ Test(cf_metrics, gauge_set_and_value)
 {
 	cf_metrics *m = cf_metrics_new();
 	cf_metric *g = cf_metrics_gauge(m, "codeframe_webhook_certificate_expiry_timestamp_seconds",
-					"E.", NULL, 0, err, sizeof err);
+	                                "E.", NULL, 0, err, sizeof err);
 	cr_assert_not_null(g);
 	cr_assert_eq(cf_metric_set(g, NULL, 1796198320.0), 0);
 	cr_assert_eq(cf_metric_value(g, NULL), 1796198320.0);
 	char *text = render(m);
-	cr_assert(strstr(text, "codeframe_webhook_certificate_expiry_timestamp_seconds 1796198320\n"),
-		  "%s", text);
+	cr_assert(
+	    strstr(text, "codeframe_webhook_certificate_expiry_timestamp_seconds 1796198320\n"),
+	    "%s", text);
 	free(text);
 	cf_metrics_free(m);
 }
@@ -82,7 +86,7 @@ Test(cf_metrics, label_values_are_escaped)
 	cf_metrics *m = cf_metrics_new();
 	const char *names[] = {"check"};
 	cf_metric *c = cf_metrics_counter(m, "x_total", "help with \\ and\nnewline", names, 1, err,
-					  sizeof err);
+	                                  sizeof err);
 	const char *v[] = {"a\"b\\c\nd"};
 	cr_assert_eq(cf_metric_inc(c, v), 0);
 	char *text = render(m);

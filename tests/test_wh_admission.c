@@ -16,13 +16,13 @@ static char err[512];
 
 /* A worker pod that passes the worker profile (with the policies below). */
 static const char *GOOD_SPEC =
-	"{\"automountServiceAccountToken\":false,"
-	"\"securityContext\":{\"runAsNonRoot\":true,\"runAsUser\":10001,"
-	"\"seccompProfile\":{\"type\":\"RuntimeDefault\"}},"
-	"\"containers\":[{\"name\":\"runner\",\"image\":\"ghcr.io/x/worker:1\","
-	"\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}},"
-	"\"securityContext\":{\"allowPrivilegeEscalation\":false,"
-	"\"readOnlyRootFilesystem\":true,\"capabilities\":{\"drop\":[\"ALL\"]}}}]}";
+    "{\"automountServiceAccountToken\":false,"
+    "\"securityContext\":{\"runAsNonRoot\":true,\"runAsUser\":10001,"
+    "\"seccompProfile\":{\"type\":\"RuntimeDefault\"}},"
+    "\"containers\":[{\"name\":\"runner\",\"image\":\"ghcr.io/x/worker:1\","
+    "\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}},"
+    "\"securityContext\":{\"allowPrivilegeEscalation\":false,"
+    "\"readOnlyRootFilesystem\":true,\"capabilities\":{\"drop\":[\"ALL\"]}}}]}";
 
 /* Violates many checks: root, writable root fs, no limits, no drop. */
 static const char *BAD_SPEC = "{\"containers\":[{\"name\":\"runner\",\"image\":\"busybox\"}]}";
@@ -139,13 +139,13 @@ static wh_netpol_set *policies(void)
 {
 	wh_netpol_set *set = wh_netpol_set_new();
 	const char *np[] = {
-		"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":"
-		"{\"name\":\"deny-in\",\"namespace\":\"workers\"},\"spec\":{\"podSelector\":{"
-		"\"matchLabels\":{\"codeframe.io/role\":\"worker\"}},\"policyTypes\":[\"Ingress\"]}}",
-		"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":"
-		"{\"name\":\"dns-out\",\"namespace\":\"workers\"},\"spec\":{\"podSelector\":{"
-		"\"matchLabels\":{\"codeframe.io/role\":\"worker\"}},\"policyTypes\":[\"Egress\"],"
-		"\"egress\":[{\"ports\":[{\"protocol\":\"UDP\",\"port\":53}]}]}}",
+	    "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":"
+	    "{\"name\":\"deny-in\",\"namespace\":\"workers\"},\"spec\":{\"podSelector\":{"
+	    "\"matchLabels\":{\"codeframe.io/role\":\"worker\"}},\"policyTypes\":[\"Ingress\"]}}",
+	    "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":"
+	    "{\"name\":\"dns-out\",\"namespace\":\"workers\"},\"spec\":{\"podSelector\":{"
+	    "\"matchLabels\":{\"codeframe.io/role\":\"worker\"}},\"policyTypes\":[\"Egress\"],"
+	    "\"egress\":[{\"ports\":[{\"protocol\":\"UDP\",\"port\":53}]}]}}",
 	};
 	for (size_t i = 0; i < 2; i++) {
 		cJSON *j = parse_json(np[i]);
@@ -189,11 +189,11 @@ static cJSON *run(wh_config *cfg, char *body, wh_decision *decision)
 static cJSON *response_of(cJSON *review_json)
 {
 	cr_assert_str_eq(cJSON_GetObjectItem(review_json, "apiVersion")->valuestring,
-			 "admission.k8s.io/v1");
+	                 "admission.k8s.io/v1");
 	cr_assert_str_eq(cJSON_GetObjectItem(review_json, "kind")->valuestring, "AdmissionReview");
 	cJSON *r = cJSON_GetObjectItem(review_json, "response");
 	cr_assert_str_eq(cJSON_GetObjectItem(r, "uid")->valuestring,
-			 "705ab4f5-6393-11e8-b7cc-42010a800002");
+	                 "705ab4f5-6393-11e8-b7cc-42010a800002");
 	cr_assert_null(cJSON_GetObjectItem(r, "patch"), "never a patch");
 	cr_assert_null(cJSON_GetObjectItem(r, "patchType"), "never a patchType");
 	return r;
@@ -261,8 +261,8 @@ Test(admission_parse, rejects_non_object)
 Test(admission_parse, rejects_wrong_api_version)
 {
 	cr_assert_eq(parse_str("{\"apiVersion\":\"admission.k8s.io/v1beta1\",\"kind\":"
-			       "\"AdmissionReview\",\"request\":{\"uid\":\"u\"}}"),
-		     -EINVAL);
+	                       "\"AdmissionReview\",\"request\":{\"uid\":\"u\"}}"),
+	             -EINVAL);
 	cr_assert(strstr(err, "apiVersion") && strstr(err, "v1beta1"), "%s", err);
 }
 
@@ -275,20 +275,20 @@ Test(admission_parse, rejects_missing_api_version)
 Test(admission_parse, rejects_wrong_kind)
 {
 	cr_assert_eq(parse_str("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"Pod\"}"),
-		     -EINVAL);
+	             -EINVAL);
 	cr_assert(strstr(err, "kind must be"), "%s", err);
 }
 
 Test(admission_parse, rejects_missing_request)
 {
 	cr_assert_eq(parse_str("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":"
-			       "\"AdmissionReview\"}"),
-		     -EINVAL);
+	                       "\"AdmissionReview\"}"),
+	             -EINVAL);
 	cr_assert(strstr(err, "request"), "%s", err);
 }
 
 static const char *HEAD = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
-			  "\"request\":";
+                          "\"request\":";
 
 static int parse_request(const char *request)
 {
@@ -300,18 +300,19 @@ static int parse_request(const char *request)
 Test(admission_parse, rejects_missing_uid)
 {
 	cr_assert_eq(parse_request("{\"operation\":\"CREATE\",\"kind\":{\"kind\":\"Pod\"}}"),
-		     -EINVAL);
+	             -EINVAL);
 	cr_assert(strstr(err, "request.uid is missing"), "%s", err);
 }
 
 Test(admission_parse, rejects_non_string_and_empty_uid)
 {
-	cr_assert_eq(parse_request("{\"uid\":7,\"operation\":\"CREATE\",\"kind\":{\"kind\":\"Pod\"}}"),
-		     -EINVAL);
+	cr_assert_eq(
+	    parse_request("{\"uid\":7,\"operation\":\"CREATE\",\"kind\":{\"kind\":\"Pod\"}}"),
+	    -EINVAL);
 	cr_assert(strstr(err, "request.uid must be a string"), "%s", err);
 	cr_assert_eq(parse_request("{\"uid\":\"\",\"operation\":\"CREATE\",\"kind\":{\"kind\":"
-				   "\"Pod\"}}"),
-		     -EINVAL);
+	                           "\"Pod\"}}"),
+	             -EINVAL);
 	cr_assert(strstr(err, "request.uid is empty"), "%s", err);
 }
 
@@ -321,14 +322,15 @@ Test(admission_parse, rejects_oversized_or_unprintable_uid)
 	memset(uid, 'a', sizeof uid - 1);
 	uid[sizeof uid - 1] = '\0';
 	char req[1024];
-	snprintf(req, sizeof req, "{\"uid\":\"%s\",\"operation\":\"CREATE\",\"kind\":{\"kind\":"
-				  "\"Pod\"}}",
-		 uid);
+	snprintf(req, sizeof req,
+	         "{\"uid\":\"%s\",\"operation\":\"CREATE\",\"kind\":{\"kind\":"
+	         "\"Pod\"}}",
+	         uid);
 	cr_assert_eq(parse_request(req), -EINVAL);
 	cr_assert(strstr(err, "longer"), "%s", err);
 	cr_assert_eq(parse_request("{\"uid\":\"a\\nb\",\"operation\":\"CREATE\",\"kind\":{\"kind\":"
-				   "\"Pod\"}}"),
-		     -EINVAL);
+	                           "\"Pod\"}}"),
+	             -EINVAL);
 	cr_assert(strstr(err, "non-printable"), "%s", err);
 }
 
@@ -338,7 +340,8 @@ Test(admission_parse, rejects_missing_operation_or_kind)
 	cr_assert(strstr(err, "request.operation"), "%s", err);
 	cr_assert_eq(parse_request("{\"uid\":\"u\",\"operation\":\"CREATE\"}"), -EINVAL);
 	cr_assert(strstr(err, "request.kind"), "%s", err);
-	cr_assert_eq(parse_request("{\"uid\":\"u\",\"operation\":\"CREATE\",\"kind\":{}}"), -EINVAL);
+	cr_assert_eq(parse_request("{\"uid\":\"u\",\"operation\":\"CREATE\",\"kind\":{}}"),
+	             -EINVAL);
 	cr_assert(strstr(err, "request.kind.kind"), "%s", err);
 }
 
@@ -346,8 +349,8 @@ Test(admission_parse, rejects_missing_operation_or_kind)
 
 Test(admission_parse, reads_fields_and_falls_back_to_generate_name)
 {
-	char *body = review((rv){.op = "CREATE", .kind = "Pod", .dry_run = true,
-				 .object = pod(GOOD_SPEC, NULL)});
+	char *body = review(
+	    (rv){.op = "CREATE", .kind = "Pod", .dry_run = true, .object = pod(GOOD_SPEC, NULL)});
 	wh_admission_request req;
 	cr_assert_eq(wh_admission_parse(body, strlen(body), &req, err, sizeof err), 0, "%s", err);
 	cr_assert_str_eq(req.uid, "705ab4f5-6393-11e8-b7cc-42010a800002");
@@ -371,7 +374,7 @@ Test(admission_parse, accepts_whitespace_around_the_document)
 	snprintf(padded, n + 8, "\n %s \r\n", body);
 	wh_admission_request req;
 	cr_assert_eq(wh_admission_parse(padded, strlen(padded), &req, err, sizeof err), 0, "%s",
-		     err);
+	             err);
 	wh_admission_request_free(&req);
 	free(padded);
 	free(body);
@@ -383,8 +386,8 @@ Test(admission_decide, compliant_worker_pod_is_allowed)
 {
 	wh_config *cfg = wh_config_new_default();
 	wh_decision d;
-	cJSON *r = run(cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(GOOD_SPEC, NULL)}),
-		       &d);
+	cJSON *r = run(
+	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(GOOD_SPEC, NULL)}), &d);
 	cr_assert_eq(d, WH_DECISION_ALLOW, "got %s", wh_decision_name(d));
 	cr_assert(allowed(r));
 	cr_assert_null(cJSON_GetObjectItem(response_of(r), "status"));
@@ -396,8 +399,8 @@ Test(admission_decide, noncompliant_pod_is_denied_with_every_violation)
 {
 	wh_config *cfg = wh_config_new_default();
 	wh_decision d;
-	cJSON *r = run(cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}),
-		       &d);
+	cJSON *r = run(
+	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d);
 	cr_assert_eq(d, WH_DECISION_DENY);
 	cr_assert_not(allowed(r));
 	cJSON *st = cJSON_GetObjectItem(response_of(r), "status");
@@ -413,110 +416,130 @@ Test(admission_decide, noncompliant_pod_is_denied_with_every_violation)
 
 Test(admission_decide, every_controller_kind_is_evaluated_through_its_template)
 {
-	const char *kinds[] = {"Deployment", "ReplicaSet",  "StatefulSet",
-			       "DaemonSet",  "Job",         "CronJob",
-			       "ReplicationController", "PodTemplate"};
+	const char *kinds[] = {"Deployment", "ReplicaSet", "StatefulSet",           "DaemonSet",
+	                       "Job",        "CronJob",    "ReplicationController", "PodTemplate"};
 	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-		wh_decision bad = decide_default(review(
-			(rv){.op = "CREATE", .kind = kinds[i], .resource = "x",
-			     .object = controller(kinds[i], BAD_SPEC, 1)}));
+		wh_decision bad =
+		    decide_default(review((rv){.op = "CREATE",
+		                               .kind = kinds[i],
+		                               .resource = "x",
+		                               .object = controller(kinds[i], BAD_SPEC, 1)}));
 		cr_assert_eq(bad, WH_DECISION_DENY, "%s with a bad template", kinds[i]);
-		wh_decision good = decide_default(review(
-			(rv){.op = "CREATE", .kind = kinds[i], .resource = "x",
-			     .object = controller(kinds[i], GOOD_SPEC, 1)}));
+		wh_decision good =
+		    decide_default(review((rv){.op = "CREATE",
+		                               .kind = kinds[i],
+		                               .resource = "x",
+		                               .object = controller(kinds[i], GOOD_SPEC, 1)}));
 		cr_assert_eq(good, WH_DECISION_ALLOW, "%s with a good template: %s", kinds[i],
-			     wh_decision_name(good));
+		             wh_decision_name(good));
 	}
 }
 
 Test(admission_decide, delete_and_connect_are_not_evaluated)
 {
-	cr_assert_eq(decide_default(review((rv){.op = "DELETE", .kind = "Pod",
-						 .old = pod(BAD_SPEC, NULL)})),
-		     WH_DECISION_SKIP);
-	cr_assert_eq(decide_default(review((rv){.op = "CONNECT", .kind = "Pod", .sub = "exec",
-						 .object = cJSON_Parse("{\"kind\":\"PodExecOptions\"}")})),
-		     WH_DECISION_SKIP);
+	cr_assert_eq(
+	    decide_default(review((rv){.op = "DELETE", .kind = "Pod", .old = pod(BAD_SPEC, NULL)})),
+	    WH_DECISION_SKIP);
+	cr_assert_eq(
+	    decide_default(review((rv){.op = "CONNECT",
+	                               .kind = "Pod",
+	                               .sub = "exec",
+	                               .object = cJSON_Parse("{\"kind\":\"PodExecOptions\"}")})),
+	    WH_DECISION_SKIP);
 }
 
 Test(admission_decide, pod_update_without_container_change_is_not_evaluated)
 {
 	cJSON *old = pod(BAD_SPEC, NULL), *now = pod(BAD_SPEC, NULL);
 	cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(now, "metadata"), "labels"),
-				"extra", "label");
-	cr_assert_eq(decide_default(review((rv){.op = "UPDATE", .kind = "Pod", .object = now,
-						 .old = old})),
-		     WH_DECISION_SKIP);
+	                        "extra", "label");
+	cr_assert_eq(
+	    decide_default(review((rv){.op = "UPDATE", .kind = "Pod", .object = now, .old = old})),
+	    WH_DECISION_SKIP);
 }
 
 Test(admission_decide, pod_update_changing_an_image_is_evaluated)
 {
-	cr_assert_eq(decide_default(review((rv){.op = "UPDATE", .kind = "Pod",
-						 .object = pod(BAD_SPEC, "busybox:2"),
-						 .old = pod(BAD_SPEC, NULL)})),
-		     WH_DECISION_DENY);
+	cr_assert_eq(decide_default(review((rv){.op = "UPDATE",
+	                                        .kind = "Pod",
+	                                        .object = pod(BAD_SPEC, "busybox:2"),
+	                                        .old = pod(BAD_SPEC, NULL)})),
+	             WH_DECISION_DENY);
 }
 
 Test(admission_decide, ephemeral_containers_and_resize_subresources_are_evaluated)
 {
-	cr_assert_eq(decide_default(review((rv){.op = "UPDATE", .kind = "Pod",
-						 .sub = "ephemeralcontainers",
-						 .object = pod(BAD_SPEC, NULL),
-						 .old = pod(BAD_SPEC, NULL)})),
-		     WH_DECISION_DENY);
-	cr_assert_eq(decide_default(review((rv){.op = "UPDATE", .kind = "Pod", .sub = "resize",
-						 .object = pod(BAD_SPEC, NULL),
-						 .old = pod(BAD_SPEC, NULL)})),
-		     WH_DECISION_DENY);
+	cr_assert_eq(decide_default(review((rv){.op = "UPDATE",
+	                                        .kind = "Pod",
+	                                        .sub = "ephemeralcontainers",
+	                                        .object = pod(BAD_SPEC, NULL),
+	                                        .old = pod(BAD_SPEC, NULL)})),
+	             WH_DECISION_DENY);
+	cr_assert_eq(decide_default(review((rv){.op = "UPDATE",
+	                                        .kind = "Pod",
+	                                        .sub = "resize",
+	                                        .object = pod(BAD_SPEC, NULL),
+	                                        .old = pod(BAD_SPEC, NULL)})),
+	             WH_DECISION_DENY);
 }
 
 Test(admission_decide, other_subresources_are_not_evaluated)
 {
-	cr_assert_eq(decide_default(review((rv){.op = "UPDATE", .kind = "Pod", .sub = "status",
-						 .object = pod(BAD_SPEC, "x:2"),
-						 .old = pod(BAD_SPEC, NULL)})),
-		     WH_DECISION_SKIP);
-	cr_assert_eq(decide_default(review((rv){.op = "CREATE", .kind = "Pod", .sub = "binding",
-						 .object = pod(BAD_SPEC, NULL)})),
-		     WH_DECISION_SKIP);
+	cr_assert_eq(decide_default(review((rv){.op = "UPDATE",
+	                                        .kind = "Pod",
+	                                        .sub = "status",
+	                                        .object = pod(BAD_SPEC, "x:2"),
+	                                        .old = pod(BAD_SPEC, NULL)})),
+	             WH_DECISION_SKIP);
+	cr_assert_eq(
+	    decide_default(review((rv){
+	        .op = "CREATE", .kind = "Pod", .sub = "binding", .object = pod(BAD_SPEC, NULL)})),
+	    WH_DECISION_SKIP);
 }
 
 Test(admission_decide, controller_scale_update_is_not_evaluated)
 {
 	/* An old ReplicaSet with a bad template must still scale down. */
-	cr_assert_eq(decide_default(review((rv){.op = "UPDATE", .kind = "ReplicaSet",
-						 .resource = "replicasets",
-						 .object = controller("ReplicaSet", BAD_SPEC, 0),
-						 .old = controller("ReplicaSet", BAD_SPEC, 3)})),
-		     WH_DECISION_SKIP);
+	cr_assert_eq(decide_default(review((rv){.op = "UPDATE",
+	                                        .kind = "ReplicaSet",
+	                                        .resource = "replicasets",
+	                                        .object = controller("ReplicaSet", BAD_SPEC, 0),
+	                                        .old = controller("ReplicaSet", BAD_SPEC, 3)})),
+	             WH_DECISION_SKIP);
 }
 
 Test(admission_decide, controller_template_update_is_evaluated)
 {
-	cr_assert_eq(decide_default(review((rv){.op = "UPDATE", .kind = "Deployment",
-						 .resource = "deployments",
-						 .object = controller("Deployment", BAD_SPEC, 1),
-						 .old = controller("Deployment", GOOD_SPEC, 1)})),
-		     WH_DECISION_DENY);
+	cr_assert_eq(decide_default(review((rv){.op = "UPDATE",
+	                                        .kind = "Deployment",
+	                                        .resource = "deployments",
+	                                        .object = controller("Deployment", BAD_SPEC, 1),
+	                                        .old = controller("Deployment", GOOD_SPEC, 1)})),
+	             WH_DECISION_DENY);
 }
 
 Test(admission_decide, other_kinds_and_groups_are_not_evaluated)
 {
-	cr_assert_eq(decide_default(review((rv){.op = "CREATE", .kind = "ConfigMap",
-						 .resource = "configmaps",
-						 .object = cJSON_Parse("{\"kind\":\"ConfigMap\"}")})),
-		     WH_DECISION_SKIP);
-	cr_assert_eq(decide_default(review((rv){.op = "CREATE", .kind = "Deployment",
-						 .group = "example.com", .resource = "deployments",
-						 .object = controller("Deployment", BAD_SPEC, 1)})),
-		     WH_DECISION_SKIP);
+	cr_assert_eq(
+	    decide_default(review((rv){.op = "CREATE",
+	                               .kind = "ConfigMap",
+	                               .resource = "configmaps",
+	                               .object = cJSON_Parse("{\"kind\":\"ConfigMap\"}")})),
+	    WH_DECISION_SKIP);
+	cr_assert_eq(decide_default(review((rv){.op = "CREATE",
+	                                        .kind = "Deployment",
+	                                        .group = "example.com",
+	                                        .resource = "deployments",
+	                                        .object = controller("Deployment", BAD_SPEC, 1)})),
+	             WH_DECISION_SKIP);
 }
 
 Test(admission_decide, dry_run_is_evaluated_the_same)
 {
-	cr_assert_eq(decide_default(review((rv){.op = "CREATE", .kind = "Pod", .dry_run = true,
-						 .object = pod(BAD_SPEC, NULL)})),
-		     WH_DECISION_DENY);
+	cr_assert_eq(
+	    decide_default(review((rv){
+	        .op = "CREATE", .kind = "Pod", .dry_run = true, .object = pod(BAD_SPEC, NULL)})),
+	    WH_DECISION_DENY);
 }
 
 Test(admission_decide, missing_object_on_create_is_denied_as_invalid)
@@ -526,8 +549,8 @@ Test(admission_decide, missing_object_on_create_is_denied_as_invalid)
 	cJSON *r = run(cfg, review((rv){.op = "CREATE", .kind = "Pod"}), &d);
 	cr_assert_eq(d, WH_DECISION_DENY);
 	const char *msg =
-		cJSON_GetObjectItem(cJSON_GetObjectItem(response_of(r), "status"), "message")
-			->valuestring;
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(response_of(r), "status"), "message")
+	        ->valuestring;
 	cr_assert(strstr(msg, "[invalid]"), "%s", msg);
 	cJSON_Delete(r);
 	wh_config_unref(cfg);
@@ -538,27 +561,28 @@ Test(admission_decide, malformed_spec_is_denied_as_invalid)
 	cJSON *p = pod(GOOD_SPEC, NULL);
 	cJSON_ReplaceItemInObject(p, "spec", cJSON_CreateString("not an object"));
 	cr_assert_eq(decide_default(review((rv){.op = "CREATE", .kind = "Pod", .object = p})),
-		     WH_DECISION_DENY);
+	             WH_DECISION_DENY);
 }
 
 Test(admission_decide, exempt_user_and_namespace_and_unselected_pods_are_skipped)
 {
-	wh_config *cfg = config_yaml("exemptions:\n  usernames: [\"system:serviceaccount:ci:bot\"]\n");
+	wh_config *cfg =
+	    config_yaml("exemptions:\n  usernames: [\"system:serviceaccount:ci:bot\"]\n");
 	wh_decision d;
-	cJSON_Delete(run(cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}),
-			 &d));
+	cJSON_Delete(run(
+	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d));
 	cr_assert_eq(d, WH_DECISION_SKIP);
 	wh_config_unref(cfg);
 
 	cfg = config_yaml("exemptions:\n  namespaces: [workers]\n");
-	cJSON_Delete(run(cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}),
-			 &d));
+	cJSON_Delete(run(
+	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d));
 	cr_assert_eq(d, WH_DECISION_SKIP);
 	wh_config_unref(cfg);
 
 	cfg = config_yaml("workers:\n  selector:\n    matchLabels: {team: build}\n");
-	cJSON_Delete(run(cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}),
-			 &d));
+	cJSON_Delete(run(
+	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d));
 	cr_assert_eq(d, WH_DECISION_SKIP);
 	wh_config_unref(cfg);
 }
@@ -567,8 +591,8 @@ Test(admission_decide, selected_namespace_is_evaluated)
 {
 	wh_config *cfg = config_yaml("workers:\n  namespaces: [workers]\n");
 	wh_decision d;
-	cJSON_Delete(run(cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}),
-			 &d));
+	cJSON_Delete(run(
+	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d));
 	cr_assert_eq(d, WH_DECISION_DENY);
 	wh_config_unref(cfg);
 }
@@ -597,8 +621,8 @@ Test(admission_modes, warn_admits_with_bounded_warnings)
 {
 	wh_config *cfg = config_yaml("mode: warn\n");
 	wh_decision d;
-	cJSON *r = run(cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}),
-		       &d);
+	cJSON *r = run(
+	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d);
 	cr_assert_eq(d, WH_DECISION_WARN);
 	cr_assert(allowed(r));
 	cJSON *w = cJSON_GetObjectItem(response_of(r), "warnings");
@@ -632,8 +656,8 @@ Test(admission_modes, warn_truncates_many_findings_within_4k)
 	char *spec_text = cJSON_PrintUnformatted(spec);
 	cJSON_Delete(spec);
 	wh_decision d;
-	cJSON *r = run(cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(spec_text, NULL)}),
-		       &d);
+	cJSON *r = run(
+	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(spec_text, NULL)}), &d);
 	free(spec_text);
 	cJSON *w = cJSON_GetObjectItem(response_of(r), "warnings");
 	size_t total = 0;
@@ -646,7 +670,7 @@ Test(admission_modes, warn_truncates_many_findings_within_4k)
 	}
 	cr_assert_leq(total, CF_MAX_WARNINGS_TOTAL_BYTES);
 	cr_assert(last && strstr(last->valuestring, "more findings"), "last: %s",
-		  last ? last->valuestring : "none");
+	          last ? last->valuestring : "none");
 	cJSON_Delete(r);
 	wh_config_unref(cfg);
 }
@@ -658,7 +682,8 @@ static bool qualified_name_part(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || i == n - 1 || (c != '-' && c != '_' && c != '.')))
 			return false;
 	}
@@ -669,8 +694,8 @@ Test(admission_modes, audit_admits_with_valid_annotation_keys)
 {
 	wh_config *cfg = config_yaml("mode: audit\n");
 	wh_decision d;
-	cJSON *r = run(cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}),
-		       &d);
+	cJSON *r = run(
+	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d);
 	cr_assert_eq(d, WH_DECISION_AUDIT);
 	cr_assert(allowed(r));
 	cJSON *ann = cJSON_GetObjectItem(response_of(r), "auditAnnotations");
@@ -684,7 +709,8 @@ Test(admission_modes, audit_admits_with_valid_annotation_keys)
 		cr_assert(qualified_name_part(it->string), "key %s", it->string);
 		cr_assert(cJSON_IsString(it));
 	}
-	cr_assert(strstr(cJSON_GetObjectItem(ann, "checks")->valuestring, "readOnlyRootFilesystem"));
+	cr_assert(
+	    strstr(cJSON_GetObjectItem(ann, "checks")->valuestring, "readOnlyRootFilesystem"));
 	cJSON_Delete(r);
 	wh_config_unref(cfg);
 }

@@ -40,7 +40,7 @@ static const cJSON *get_obj(const cJSON *obj, const char *key)
 
 /* A required string field: present, a string, bounded. */
 static int need_str(const cJSON *obj, const char *key, const char *path, size_t max,
-		    const char **out, char *err, size_t errlen)
+                    const char **out, char *err, size_t errlen)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
 	if (!it || cJSON_IsNull(it)) {
@@ -65,7 +65,7 @@ static int need_str(const cJSON *obj, const char *key, const char *path, size_t 
 }
 
 int wh_admission_parse(const char *body, size_t len, wh_admission_request *out, char *err,
-		       size_t errlen)
+                       size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	if (len == 0) {
@@ -89,7 +89,7 @@ int wh_admission_parse(const char *body, size_t len, wh_admission_request *out, 
 	for (const char *p = end; p && p < body + len; p++) {
 		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
 			snprintf(err, errlen, "body is not JSON: trailing data at byte %zu",
-				 (size_t)(p - body));
+			         (size_t)(p - body));
 			goto fail;
 		}
 	}
@@ -100,13 +100,13 @@ int wh_admission_parse(const char *body, size_t len, wh_admission_request *out, 
 	const char *api = get_str(root, "apiVersion"), *kind = get_str(root, "kind");
 	if (!api || strcmp(api, WH_ADMISSION_API_VERSION) != 0) {
 		snprintf(err, errlen, "apiVersion must be \"%s\", got %s%.64s%s",
-			 WH_ADMISSION_API_VERSION, api ? "\"" : "", api ? api : "none",
-			 api ? "\"" : "");
+		         WH_ADMISSION_API_VERSION, api ? "\"" : "", api ? api : "none",
+		         api ? "\"" : "");
 		goto fail;
 	}
 	if (!kind || strcmp(kind, "AdmissionReview") != 0) {
 		snprintf(err, errlen, "kind must be \"AdmissionReview\", got %s%.64s%s",
-			 kind ? "\"" : "", kind ? kind : "none", kind ? "\"" : "");
+		         kind ? "\"" : "", kind ? kind : "none", kind ? "\"" : "");
 		goto fail;
 	}
 	const cJSON *req = get_obj(root, "request");
@@ -114,8 +114,7 @@ int wh_admission_parse(const char *body, size_t len, wh_admission_request *out, 
 		snprintf(err, errlen, "request is missing or not an object");
 		goto fail;
 	}
-	if (need_str(req, "uid", "request.uid", CF_MAX_ADMISSION_UID_BYTES, &out->uid, err,
-		     errlen))
+	if (need_str(req, "uid", "request.uid", CF_MAX_ADMISSION_UID_BYTES, &out->uid, err, errlen))
 		goto fail;
 	/* The uid is echoed into the response and the log: printable ASCII
 	 * only (API server uids are UUIDs). */
@@ -174,15 +173,15 @@ static const char *workload_group(const char *kind)
 	static const struct {
 		const char *kind, *group;
 	} kinds[] = {
-		{"Pod", ""},
-		{"PodTemplate", ""},
-		{"ReplicationController", ""},
-		{"Deployment", "apps"},
-		{"ReplicaSet", "apps"},
-		{"StatefulSet", "apps"},
-		{"DaemonSet", "apps"},
-		{"Job", "batch"},
-		{"CronJob", "batch"},
+	    {"Pod", ""},
+	    {"PodTemplate", ""},
+	    {"ReplicationController", ""},
+	    {"Deployment", "apps"},
+	    {"ReplicaSet", "apps"},
+	    {"StatefulSet", "apps"},
+	    {"DaemonSet", "apps"},
+	    {"Job", "batch"},
+	    {"CronJob", "batch"},
 	};
 	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
 		if (strcmp(kinds[i].kind, kind) == 0)
@@ -260,7 +259,7 @@ static int skip(wh_admission_decision *out, const char *why)
 }
 
 int wh_admission_decide(const wh_config *cfg, const wh_admission_request *req,
-			const wh_netpol_set *netpols, wh_admission_decision *out)
+                        const wh_netpol_set *netpols, wh_admission_decision *out)
 {
 	memset(out, 0, sizeof *out);
 	wh_result_init(&out->result);
@@ -276,7 +275,7 @@ int wh_admission_decide(const wh_config *cfg, const wh_admission_request *req,
 	if (!group_want)
 		return skip(out, "kind not evaluated");
 	const cJSON *gvk = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(req->root, "request"), "kind");
+	    cJSON_GetObjectItemCaseSensitive(req->root, "request"), "kind");
 	const char *group = get_str(gvk, "group");
 	if (strcmp(group ? group : "", group_want) != 0)
 		return skip(out, "kind not evaluated (other API group)");
@@ -284,8 +283,8 @@ int wh_admission_decide(const wh_config *cfg, const wh_admission_request *req,
 	bool is_pod = strcmp(req->kind, "Pod") == 0;
 	if (req->subresource[0]) {
 		bool pod_sub = is_pod && strcmp(req->resource, "pods") == 0 &&
-			       (strcmp(req->subresource, "ephemeralcontainers") == 0 ||
-				strcmp(req->subresource, "resize") == 0);
+		               (strcmp(req->subresource, "ephemeralcontainers") == 0 ||
+		                strcmp(req->subresource, "resize") == 0);
 		if (!pod_sub)
 			return skip(out, "subresource not evaluated");
 	} else if (update && req->object && req->old_object) {
@@ -316,7 +315,7 @@ int wh_admission_decide(const wh_config *cfg, const wh_admission_request *req,
 		char err[512] = "";
 		const char *ns = req->namespace_[0] ? req->namespace_ : NULL;
 		rc = wh_policy_evaluate(&cfg->policy, cfg->profile, req->object, ns, netpols,
-					&out->result, err, sizeof err);
+		                        &out->result, err, sizeof err);
 		if (rc == -EINVAL)
 			rc = add_invalid(&out->result, err[0] ? err : "malformed object");
 	}
@@ -447,7 +446,7 @@ static int join_messages(cf_buf *out, const wh_result *r, size_t limit)
 		size_t need = strlen(m) + 2;
 		if (out->len + need + 40 > limit) {
 			return cf_buf_appendf(out, "%s... and %zu more", i ? "; " : "",
-					      r->n_violations - i);
+			                      r->n_violations - i);
 		}
 		int rc = cf_buf_appendf(out, "%s%s", i ? "; " : "", m);
 		if (rc)
@@ -457,7 +456,7 @@ static int join_messages(cf_buf *out, const wh_result *r, size_t limit)
 }
 
 static int build_response(const wh_admission_request *req, const wh_admission_decision *d,
-			  cJSON *resp)
+                          cJSON *resp)
 {
 	bool allowed = d->decision != WH_DECISION_DENY;
 	if (!cJSON_AddStringToObject(resp, "uid", req->uid) ||
@@ -468,11 +467,11 @@ static int build_response(const wh_admission_request *req, const wh_admission_de
 	cf_buf_init(&b, 0);
 	if (d->decision == WH_DECISION_DENY) {
 		cJSON *st = cJSON_AddObjectToObject(resp, "status");
-		rc = cf_buf_appendf(&b, "%s %s%s%s violates the %s profile (%zu finding%s): ",
-				    req->kind, req->namespace_, req->namespace_[0] ? "/" : "",
-				    req->name[0] ? req->name : "(unnamed)",
-				    wh_profile_name(d->profile), d->result.n_violations,
-				    d->result.n_violations == 1 ? "" : "s");
+		rc = cf_buf_appendf(
+		    &b, "%s %s%s%s violates the %s profile (%zu finding%s): ", req->kind,
+		    req->namespace_, req->namespace_[0] ? "/" : "",
+		    req->name[0] ? req->name : "(unnamed)", wh_profile_name(d->profile),
+		    d->result.n_violations, d->result.n_violations == 1 ? "" : "s");
 		if (!rc)
 			rc = join_messages(&b, &d->result, CF_MAX_DENY_MESSAGE_BYTES);
 		if (rc || !st || !cJSON_AddNumberToObject(st, "code", 403) ||
@@ -496,9 +495,9 @@ static int build_response(const wh_admission_request *req, const wh_admission_de
 		rc = join_messages(&b, &d->result, CF_MAX_AUDIT_ANNOTATION_BYTES);
 		joined = cf_buf_steal(&ck);
 		bool ok = !rc && ann && ids && joined &&
-			  cJSON_AddStringToObject(ann, "violations", b.data ? b.data : "") &&
-			  cJSON_AddStringToObject(ann, "checks", joined) &&
-			  cJSON_AddStringToObject(ann, "profile", wh_profile_name(d->profile));
+		          cJSON_AddStringToObject(ann, "violations", b.data ? b.data : "") &&
+		          cJSON_AddStringToObject(ann, "checks", joined) &&
+		          cJSON_AddStringToObject(ann, "profile", wh_profile_name(d->profile));
 		cJSON_Delete(ids);
 		free(joined);
 		cf_buf_free(&ck);
@@ -512,8 +511,8 @@ static int build_response(const wh_admission_request *req, const wh_admission_de
 		if (d->decision == WH_DECISION_WARN)
 			for (size_t i = 0; !rc && i < d->result.n_violations; i++)
 				rc = warn_add(&w, d->result.violations[i].message
-							  ? d->result.violations[i].message
-							  : "");
+				                      ? d->result.violations[i].message
+				                      : "");
 		for (size_t i = 0; !rc && i < d->result.n_warnings; i++)
 			rc = warn_add(&w, d->result.warnings[i] ? d->result.warnings[i] : "");
 		if (!rc)
@@ -535,7 +534,7 @@ nomem:
 }
 
 char *wh_admission_response(const wh_admission_request *req, const wh_admission_decision *d,
-			    size_t *len)
+                            size_t *len)
 {
 	char *text = NULL;
 	cJSON *root = cJSON_CreateObject();

@@ -64,7 +64,7 @@ typedef struct wh_admission_request {
  * string or too long; -ENOMEM. On success the caller frees with
  * wh_admission_request_free. */
 int wh_admission_parse(const char *body, size_t len, wh_admission_request *out, char *err,
-		       size_t errlen);
+                       size_t errlen);
 void wh_admission_request_free(wh_admission_request *req);
 
 typedef enum wh_decision {
@@ -91,13 +91,13 @@ typedef struct wh_admission_decision {
  * without its template) becomes one violation with check id "invalid", so
  * enforce denies it and warn/audit report it. Returns 0 or -ENOMEM. */
 int wh_admission_decide(const wh_config *cfg, const wh_admission_request *req,
-			const wh_netpol_set *netpols, wh_admission_decision *out);
+                        const wh_netpol_set *netpols, wh_admission_decision *out);
 void wh_admission_decision_free(wh_admission_decision *d);
 
 /* The response review as a compact JSON string (malloc'd) with its length
  * in *len. NULL on allocation failure. */
 char *wh_admission_response(const wh_admission_request *req, const wh_admission_decision *d,
-			    size_t *len);
+                            size_t *len);
 
 /* The JSON array of distinct violated check ids, in first-seen order (for
  * logs and metrics). NULL on allocation failure. */

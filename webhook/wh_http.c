@@ -22,8 +22,8 @@
 #include "cf_limits.h"
 
 /* TLS 1.2 and 1.3 only, AEAD ciphers only, server's preference order. */
-#define TLS_PRIORITIES                                                                    \
-	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:" \
+#define TLS_PRIORITIES                                                                             \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"        \
 	"+CHACHA20-POLY1305:%SERVER_PRECEDENCE"
 
 typedef struct listener {
@@ -117,9 +117,9 @@ static uint64_t now_ns(void)
  * the connection's thread. The connection keeps the reference until it
  * closes, because the session keeps pointing at the chain and key. */
 static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
-			 const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
-			 gnutls_pcert_st **pcert, unsigned int *pcert_length,
-			 gnutls_privkey_t *pkey)
+                         const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                         gnutls_pcert_st **pcert, unsigned int *pcert_length,
+                         gnutls_privkey_t *pkey)
 {
 	(void)req_ca_dn;
 	(void)nreqs;
@@ -140,14 +140,14 @@ static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_
 }
 
 static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
-			  enum MHD_ConnectionNotificationCode toe)
+                          enum MHD_ConnectionNotificationCode toe)
 {
 	listener *l = cls;
 	if (l->probe)
 		return;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		    MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 		conn_ctx *c = calloc(1, sizeof *c);
 		if (!c || !ci || !ci->tls_session) {
 			/* The handshake will find no entry and fail cleanly. */
@@ -171,7 +171,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
 }
 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	listener *l = cls;
 	(void)connection;
@@ -187,18 +187,19 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 }
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, request *r, wh_http_reply *rep,
-				  const char *allow, bool close)
+                                  const char *allow, bool close)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		rep->len, rep->body ? rep->body : (void *)"",
-		rep->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	    rep->len, rep->body ? rep->body : (void *)"",
+	    rep->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
 		free(rep->body);
 		return MHD_NO;
 	}
 	rep->body = NULL;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				rep->content_type ? rep->content_type : "text/plain; charset=utf-8");
+	                        rep->content_type ? rep->content_type
+	                                          : "text/plain; charset=utf-8");
 	if (allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (close)
@@ -211,7 +212,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, request *r, wh_ht
 }
 
 static enum MHD_Result send_error(listener *l, struct MHD_Connection *conn, request *r,
-				  unsigned status, const char *msg, const char *allow, bool close)
+                                  unsigned status, const char *msg, const char *allow, bool close)
 {
 	wh_http_reply rep = {.status = status, .content_type = "text/plain; charset=utf-8"};
 	size_t n = strlen(msg);
@@ -244,7 +245,7 @@ static route route_of(const char *url, bool probe)
 static long long content_length(struct MHD_Connection *conn)
 {
 	const char *v =
-		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (!v)
 		return -1;
 	char *end;
@@ -256,8 +257,8 @@ static long long content_length(struct MHD_Connection *conn)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
 	listener *l = cls;
 	wh_http_server *srv = l->srv;
@@ -276,24 +277,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (r->r == R_VALIDATE) {
 			if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 				return send_error(l, conn, r, MHD_HTTP_METHOD_NOT_ALLOWED,
-						  "method not allowed: use POST", "POST", false);
+				                  "method not allowed: use POST", "POST", false);
 			long long cl = content_length(conn);
 			if (cl >= 0 && (unsigned long long)cl > srv->max_body)
 				return send_error(l, conn, r, MHD_HTTP_CONTENT_TOO_LARGE,
-						  "request body too large", NULL, true);
+				                  "request body too large", NULL, true);
 			cf_buf_init(&r->body, srv->max_body);
 			return MHD_YES;
 		}
 		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 		    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 			return send_error(l, conn, r, MHD_HTTP_METHOD_NOT_ALLOWED,
-					  "method not allowed: use GET", "GET, HEAD", false);
+			                  "method not allowed: use GET", "GET, HEAD", false);
 		wh_http_reply rep = {.status = 500};
 		srv->h.probe(srv->h.ctx,
-			     r->r == R_HEALTHZ  ? WH_HTTP_HEALTHZ
-			     : r->r == R_READYZ ? WH_HTTP_READYZ
-						: WH_HTTP_METRICS,
-			     &rep);
+		             r->r == R_HEALTHZ  ? WH_HTTP_HEALTHZ
+		             : r->r == R_READYZ ? WH_HTTP_READYZ
+		                                : WH_HTTP_METRICS,
+		             &rep);
 		return send_reply(conn, r, &rep, NULL, false);
 	}
 	if (r->answered) {
@@ -326,10 +327,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->too_big)
 		return send_error(l, conn, r, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large",
-				  NULL, true);
+		                  NULL, true);
 	wh_http_reply rep = {.status = 500};
 	srv->h.validate(srv->h.ctx, r->body.data ? r->body.data : "", r->body.len, r->start_ns,
-			&rep);
+	                &rep);
 	cf_buf_free(&r->body);
 	return send_reply(conn, r, &rep, NULL, false);
 }
@@ -349,8 +350,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 
 /* Binds "ADDR:PORT" / "[V6]:PORT" / ":PORT" itself, so address errors are
  * ours to word and port 0 works. */
-static int bind_listen(const char *addr, int *fd_out, unsigned *port_out, char *err,
-		       size_t errlen)
+static int bind_listen(const char *addr, int *fd_out, unsigned *port_out, char *err, size_t errlen)
 {
 	char host[256], port[16];
 	const char *colon = strrchr(addr, ':');
@@ -378,8 +378,8 @@ static int bind_listen(const char *addr, int *fd_out, unsigned *port_out, char *
 		}
 	}
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
 	int g = getaddrinfo(hl ? host : NULL, port, &hints, &res);
 	if (g) {
@@ -404,7 +404,7 @@ static int bind_listen(const char *addr, int *fd_out, unsigned *port_out, char *
 		goto fail;
 	}
 	*port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						   : ((struct sockaddr_in *)&ss)->sin_port);
+	                                           : ((struct sockaddr_in *)&ss)->sin_port);
 	*fd_out = fd;
 	freeaddrinfo(res);
 	return 0;
@@ -417,7 +417,7 @@ fail:
 }
 
 static int start_listener(wh_http_server *srv, listener *l, const char *addr,
-			  const wh_http_options *opt, char *err, size_t errlen)
+                          const wh_http_options *opt, char *err, size_t errlen)
 {
 	l->srv = srv;
 	l->fd = -1;
@@ -430,21 +430,20 @@ static int start_listener(wh_http_server *srv, listener *l, const char *addr,
 	if (!l->probe)
 		flags |= MHD_USE_TLS;
 	struct MHD_OptionItem tls_opts[] = {
-		{MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
-		{MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)cert_callback},
-		{MHD_OPTION_END, 0, NULL},
+	    {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+	    {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)cert_callback},
+	    {MHD_OPTION_END, 0, NULL},
 	};
 	l->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, l->fd,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, l, MHD_OPTION_NOTIFY_COMPLETED,
-		on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
-		MHD_OPTION_CONNECTION_LIMIT, limit ? limit : 1024u,
-		MHD_OPTION_CONNECTION_TIMEOUT, opt->connection_timeout ? opt->connection_timeout : 10u,
-		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_ARRAY,
-		l->probe ? &tls_opts[2] : tls_opts, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, l->fd,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, l, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, l, MHD_OPTION_CONNECTION_LIMIT,
+	    limit ? limit : 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
+	    opt->connection_timeout ? opt->connection_timeout : 10u, MHD_OPTION_THREAD_POOL_SIZE,
+	    threads, MHD_OPTION_ARRAY, l->probe ? &tls_opts[2] : tls_opts, MHD_OPTION_END);
 	if (!l->daemon) {
 		snprintf(err, errlen, "cannot start the %s listener on %s",
-			 l->probe ? "probe" : "HTTPS", addr);
+		         l->probe ? "probe" : "HTTPS", addr);
 		close(l->fd);
 		l->fd = -1;
 		return -EIO;
@@ -453,7 +452,7 @@ static int start_listener(wh_http_server *srv, listener *l, const char *addr,
 }
 
 wh_http_server *wh_http_start(const wh_http_options *opt, const wh_http_handlers *h, char *err,
-			      size_t errlen)
+                              size_t errlen)
 {
 	if (!opt->tls || !h->validate || !h->probe) {
 		snprintf(err, errlen, "HTTP server: TLS store and handlers are required");

@@ -42,8 +42,8 @@ typedef enum wh_http_endpoint {
 } wh_http_endpoint;
 
 typedef struct wh_http_reply {
-	unsigned status;          /* HTTP status code */
-	char *body;               /* malloc'd, taken over by the server (may be NULL) */
+	unsigned status; /* HTTP status code */
+	char *body;      /* malloc'd, taken over by the server (may be NULL) */
 	size_t len;
 	const char *content_type; /* static string */
 } wh_http_reply;
@@ -53,7 +53,7 @@ typedef struct wh_http_handlers {
 	/* POST /validate with the whole body (NUL-terminated at len).
 	 * start_ns: CLOCK_MONOTONIC when the request's headers arrived. */
 	void (*validate)(void *ctx, const char *body, size_t len, uint64_t start_ns,
-			 wh_http_reply *out);
+	                 wh_http_reply *out);
 	/* GET /healthz, /readyz, /metrics. */
 	void (*probe)(void *ctx, wh_http_endpoint ep, wh_http_reply *out);
 	/* A request the server answered itself with an error status
@@ -78,7 +78,7 @@ typedef struct wh_http_server wh_http_server;
 /* Binds and starts. NULL with `err` (bad address, port in use, TLS setup
  * failure, a second HTTPS server in this process). */
 wh_http_server *wh_http_start(const wh_http_options *opt, const wh_http_handlers *h, char *err,
-			      size_t errlen);
+                              size_t errlen);
 /* The bound ports (useful with port 0); 0 when there is no such listener. */
 unsigned wh_http_port(const wh_http_server *s);
 unsigned wh_http_probe_port(const wh_http_server *s);

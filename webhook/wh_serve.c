@@ -127,17 +127,17 @@ static int parse_flags(int argc, char **argv, flags *f)
 		const char *name;
 		size_t off;
 	} names[] = {
-		{"--config", offsetof(flags, config)},
-		{"--listen", offsetof(flags, listen)},
-		{"--tls-cert", offsetof(flags, tls_cert)},
-		{"--tls-key", offsetof(flags, tls_key)},
-		{"--profile", offsetof(flags, profile)},
-		{"--mode", offsetof(flags, mode)},
-		{"--probe-listen", offsetof(flags, probe_listen)},
-		{"--kubeconfig", offsetof(flags, kubeconfig)},
-		{"--tls-secret", offsetof(flags, tls_secret)},
-		{"--webhook-config", offsetof(flags, webhook_config)},
-		{"--service", offsetof(flags, service)},
+	    {"--config", offsetof(flags, config)},
+	    {"--listen", offsetof(flags, listen)},
+	    {"--tls-cert", offsetof(flags, tls_cert)},
+	    {"--tls-key", offsetof(flags, tls_key)},
+	    {"--profile", offsetof(flags, profile)},
+	    {"--mode", offsetof(flags, mode)},
+	    {"--probe-listen", offsetof(flags, probe_listen)},
+	    {"--kubeconfig", offsetof(flags, kubeconfig)},
+	    {"--tls-secret", offsetof(flags, tls_secret)},
+	    {"--webhook-config", offsetof(flags, webhook_config)},
+	    {"--service", offsetof(flags, service)},
 	};
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -149,7 +149,8 @@ static int parse_flags(int argc, char **argv, flags *f)
 			while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
 				i++;
 			if (i < start) {
-				fprintf(stderr, "serve: --network-policies needs at least one FILE\n");
+				fprintf(stderr,
+				        "serve: --network-policies needs at least one FILE\n");
 				return -EINVAL;
 			}
 			f->netpol_files = argv + start;
@@ -173,7 +174,7 @@ static int parse_flags(int argc, char **argv, flags *f)
 }
 
 static int copy_field(char *dst, size_t n, const char *src, const char *what, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	if (strlen(src) >= n) {
 		snprintf(err, errlen, "%s is too long", what);
@@ -186,8 +187,8 @@ static int copy_field(char *dst, size_t n, const char *src, const char *what, ch
 /* Loads the config file (or the defaults) and applies the flags. */
 static wh_config *build_config(const flags *f, char *err, size_t errlen)
 {
-	wh_config *cfg = f->config ? wh_config_load(f->config, err, errlen)
-				   : wh_config_new_default();
+	wh_config *cfg =
+	    f->config ? wh_config_load(f->config, err, errlen) : wh_config_new_default();
 	if (!cfg) {
 		if (!f->config)
 			snprintf(err, errlen, "out of memory");
@@ -196,27 +197,27 @@ static wh_config *build_config(const flags *f, char *err, size_t errlen)
 	wh_server_config *s = &cfg->server;
 	if (f->profile && wh_profile_parse(f->profile, &cfg->profile)) {
 		snprintf(err, errlen, "--profile \"%s\": expected baseline, restricted or worker",
-			 f->profile);
+		         f->profile);
 		goto fail;
 	}
 	if (f->mode && wh_mode_parse(f->mode, &cfg->mode)) {
 		snprintf(err, errlen, "--mode \"%s\": expected enforce, warn or audit", f->mode);
 		goto fail;
 	}
-	if ((f->listen && copy_field(s->listen, sizeof s->listen, f->listen, "--listen", err,
-				     errlen)) ||
-	    (f->tls_cert && copy_field(s->tls_cert, sizeof s->tls_cert, f->tls_cert,
-				       "--tls-cert", err, errlen)) ||
+	if ((f->listen &&
+	     copy_field(s->listen, sizeof s->listen, f->listen, "--listen", err, errlen)) ||
+	    (f->tls_cert &&
+	     copy_field(s->tls_cert, sizeof s->tls_cert, f->tls_cert, "--tls-cert", err, errlen)) ||
 	    (f->tls_key &&
 	     copy_field(s->tls_key, sizeof s->tls_key, f->tls_key, "--tls-key", err, errlen)) ||
-	    (f->probe_listen && copy_field(s->probe_listen, sizeof s->probe_listen,
-					   f->probe_listen, "--probe-listen", err, errlen)) ||
+	    (f->probe_listen && copy_field(s->probe_listen, sizeof s->probe_listen, f->probe_listen,
+	                                   "--probe-listen", err, errlen)) ||
 	    (f->kubeconfig && copy_field(s->kubeconfig, sizeof s->kubeconfig, f->kubeconfig,
-					 "--kubeconfig", err, errlen)) ||
+	                                 "--kubeconfig", err, errlen)) ||
 	    (f->tls_secret && copy_field(s->tls_secret, sizeof s->tls_secret, f->tls_secret,
-					 "--tls-secret", err, errlen)) ||
+	                                 "--tls-secret", err, errlen)) ||
 	    (f->webhook_config && copy_field(s->webhook_config, sizeof s->webhook_config,
-					     f->webhook_config, "--webhook-config", err, errlen)) ||
+	                                     f->webhook_config, "--webhook-config", err, errlen)) ||
 	    (f->service &&
 	     copy_field(s->service, sizeof s->service, f->service, "--service", err, errlen)))
 		goto fail;
@@ -239,13 +240,13 @@ static char *const *netpol_files(const server *sv, const wh_config *cfg, size_t 
 /* Every NetworkPolicy in the files (also inside List kinds) into a new
  * set. Other kinds are skipped: the files may be whole manifests. */
 static int add_netpols(wh_netpol_set *set, const cJSON *obj, const char *file, unsigned depth,
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
 	if (!cJSON_IsString(kind))
 		return 0;
 	if (depth < 4 && (strcmp(kind->valuestring, "List") == 0 ||
-			  strcmp(kind->valuestring, "NetworkPolicyList") == 0)) {
+	                  strcmp(kind->valuestring, "NetworkPolicyList") == 0)) {
 		const cJSON *it;
 		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(obj, "items"))
 		{
@@ -327,9 +328,9 @@ static uint64_t now_ns(void)
  * client cannot grow the registry with made-up kinds. */
 static const char *kind_label(const char *kind)
 {
-	static const char *const known[] = {
-		"Pod",        "PodTemplate", "ReplicationController", "Deployment", "ReplicaSet",
-		"StatefulSet", "DaemonSet",  "Job",                   "CronJob"};
+	static const char *const known[] = {"Pod",        "PodTemplate", "ReplicationController",
+	                                    "Deployment", "ReplicaSet",  "StatefulSet",
+	                                    "DaemonSet",  "Job",         "CronJob"};
 	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
 		if (strcmp(known[i], kind) == 0)
 			return known[i];
@@ -364,7 +365,7 @@ static void reply_text(wh_http_reply *out, unsigned status, const char *text)
 }
 
 static void log_decision(const wh_admission_request *req, const wh_admission_decision *d,
-			 uint64_t latency_us)
+                         uint64_t latency_us)
 {
 	cJSON *o = cJSON_CreateObject();
 	if (!o)
@@ -392,7 +393,7 @@ static void log_decision(const wh_admission_request *req, const wh_admission_dec
 }
 
 static void on_validate(void *ctx, const char *body, size_t len, uint64_t start_ns,
-			wh_http_reply *out)
+                        wh_http_reply *out)
 {
 	server *sv = ctx;
 	wh_admission_request req;
@@ -434,12 +435,12 @@ static void on_validate(void *ctx, const char *body, size_t len, uint64_t start_
 
 	uint64_t lat_ns = now_ns() - start_ns;
 	const char *labels[] = {wh_decision_name(d.decision), kind_label(req.kind),
-				op_label(req.operation)};
+	                        op_label(req.operation)};
 	cf_metric_inc(sv->m_requests, labels);
 	cf_metric_observe(sv->m_latency, NULL, (double)lat_ns / 1e9);
 	for (size_t i = 0; i < d.result.n_violations; i++) {
 		const char *lv[] = {d.result.violations[i].check ? d.result.violations[i].check
-								 : "unknown"};
+		                                                 : "unknown"};
 		cf_metric_inc(sv->m_violations, lv);
 	}
 	log_decision(&req, &d, lat_ns / 1000u);
@@ -531,10 +532,10 @@ static void on_rejected(void *ctx, unsigned status)
 {
 	server *sv = ctx;
 	const char *reason = status == 404   ? "not_found"
-			     : status == 405 ? "method_not_allowed"
-			     : status == 413 ? "too_large"
-			     : status == 0   ? "client_aborted"
-					     : "other";
+	                     : status == 405 ? "method_not_allowed"
+	                     : status == 413 ? "too_large"
+	                     : status == 0   ? "client_aborted"
+	                                     : "other";
 	count_error(sv, reason);
 	if (status == 413) {
 		cJSON *o = cJSON_CreateObject();
@@ -555,7 +556,7 @@ static void on_http_log(void *ctx, const char *line)
 static int setup_metrics(server *sv, char *err, size_t errlen)
 {
 	static const double buckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-					 0.005,   0.01,   0.025,   0.05,   0.1,   0.5};
+	                                 0.005,   0.01,   0.025,   0.05,   0.1,   0.5};
 	static const char *const req_labels[] = {"decision", "kind", "operation"};
 	static const char *const check_label[] = {"check"};
 	static const char *const reason_label[] = {"reason"};
@@ -565,48 +566,48 @@ static int setup_metrics(server *sv, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	sv->m_requests = cf_metrics_counter(
-		m, "codeframe_webhook_requests_total",
-		"Admission requests answered, by decision, kind and operation.", req_labels, 3, err,
-		errlen);
+	sv->m_requests =
+	    cf_metrics_counter(m, "codeframe_webhook_requests_total",
+	                       "Admission requests answered, by decision, kind and operation.",
+	                       req_labels, 3, err, errlen);
 	if (!sv->m_requests)
 		return -EINVAL;
-	sv->m_latency = cf_metrics_histogram(
-		m, "codeframe_webhook_request_duration_seconds",
-		"Time from request headers to the admission response being ready.", buckets,
-		sizeof buckets / sizeof buckets[0], NULL, 0, err, errlen);
+	sv->m_latency =
+	    cf_metrics_histogram(m, "codeframe_webhook_request_duration_seconds",
+	                         "Time from request headers to the admission response being ready.",
+	                         buckets, sizeof buckets / sizeof buckets[0], NULL, 0, err, errlen);
 	if (!sv->m_latency)
 		return -EINVAL;
 	sv->m_violations =
-		cf_metrics_counter(m, "codeframe_webhook_violations_total",
-				   "Violations found, by check id.", check_label, 1, err, errlen);
+	    cf_metrics_counter(m, "codeframe_webhook_violations_total",
+	                       "Violations found, by check id.", check_label, 1, err, errlen);
 	if (!sv->m_violations)
 		return -EINVAL;
 	sv->m_errors = cf_metrics_counter(
-		m, "codeframe_webhook_errors_total",
-		"Requests not answered with a decision (bad_request, too_large, not_found, "
-		"method_not_allowed, client_aborted, internal).",
-		reason_label, 1, err, errlen);
+	    m, "codeframe_webhook_errors_total",
+	    "Requests not answered with a decision (bad_request, too_large, not_found, "
+	    "method_not_allowed, client_aborted, internal).",
+	    reason_label, 1, err, errlen);
 	if (!sv->m_errors)
 		return -EINVAL;
 	sv->m_reloads = cf_metrics_counter(m, "codeframe_webhook_reloads_total",
-					   "Certificate and config reloads, by result.",
-					   reload_labels, 2, err, errlen);
+	                                   "Certificate and config reloads, by result.",
+	                                   reload_labels, 2, err, errlen);
 	if (!sv->m_reloads)
 		return -EINVAL;
 	sv->m_cert_expiry = cf_metrics_gauge(
-		m, "codeframe_webhook_certificate_expiry_timestamp_seconds",
-		"notAfter of the serving certificate, Unix time.", NULL, 0, err, errlen);
+	    m, "codeframe_webhook_certificate_expiry_timestamp_seconds",
+	    "notAfter of the serving certificate, Unix time.", NULL, 0, err, errlen);
 	if (!sv->m_cert_expiry)
 		return -EINVAL;
-	sv->m_netpol_synced = cf_metrics_gauge(
-		m, "codeframe_webhook_netpol_cache_synced",
-		"1 when NetworkPolicy state is known (files loaded or watch synced).", NULL, 0, err,
-		errlen);
+	sv->m_netpol_synced =
+	    cf_metrics_gauge(m, "codeframe_webhook_netpol_cache_synced",
+	                     "1 when NetworkPolicy state is known (files loaded or watch synced).",
+	                     NULL, 0, err, errlen);
 	if (!sv->m_netpol_synced)
 		return -EINVAL;
 	sv->m_inflight = cf_metrics_gauge(m, "codeframe_webhook_inflight_requests",
-					  "Requests being served.", NULL, 0, err, errlen);
+	                                  "Requests being served.", NULL, 0, err, errlen);
 	if (!sv->m_inflight)
 		return -EINVAL;
 	sv->m_watch_events = cf_metrics_counter(
@@ -663,8 +664,7 @@ static void poll_tls(server *sv)
 		cf_metric_set(sv->m_cert_expiry, NULL, (double)wh_tls_store_not_after(sv->tls));
 	} else if (rc < 0) {
 		count_reload(sv, "certificate", "failure");
-		log_error("certificate reload failed; still serving the previous certificate",
-			  err);
+		log_error("certificate reload failed; still serving the previous certificate", err);
 	}
 }
 
@@ -685,8 +685,8 @@ static void reload(server *sv)
 		if (!set) {
 			count_reload(sv, "config", "failure");
 			log_error("NetworkPolicy files failed to load; keeping the previous config "
-				  "and policies",
-				  err);
+			          "and policies",
+			          err);
 			wh_config_unref(fresh);
 			return;
 		}
@@ -701,8 +701,8 @@ static void reload(server *sv)
 	    old->server.connection_limit != fresh->server.connection_limit ||
 	    old->server.connection_timeout != fresh->server.connection_timeout)
 		cf_log_msg(CF_LOG_WARNING, "serve",
-			   "server settings (listen, TLS files, threads, limits) change only on "
-			   "restart; the policy settings were reloaded");
+		           "server settings (listen, TLS files, threads, limits) change only on "
+		           "restart; the policy settings were reloaded");
 	sv->cfg = fresh;
 	pthread_mutex_unlock(&sv->cfg_lock);
 	wh_config_unref(old);
@@ -896,17 +896,17 @@ static int start(server *sv, char *err, size_t errlen)
 	}
 	cf_metric_set(sv->m_cert_expiry, NULL, (double)wh_tls_store_not_after(sv->tls));
 	wh_http_options opt = {.listen = s->listen,
-			       .probe_listen = s->probe_listen,
-			       .tls = sv->tls,
-			       .threads = s->threads,
-			       .connection_limit = s->connection_limit,
-			       .connection_timeout = s->connection_timeout,
-			       .max_body = CF_MAX_ADMISSION_BODY_BYTES};
+	                       .probe_listen = s->probe_listen,
+	                       .tls = sv->tls,
+	                       .threads = s->threads,
+	                       .connection_limit = s->connection_limit,
+	                       .connection_timeout = s->connection_timeout,
+	                       .max_body = CF_MAX_ADMISSION_BODY_BYTES};
 	wh_http_handlers h = {.ctx = sv,
-			      .validate = on_validate,
-			      .probe = on_probe,
-			      .rejected = on_rejected,
-			      .log = on_http_log};
+	                      .validate = on_validate,
+	                      .probe = on_probe,
+	                      .rejected = on_rejected,
+	                      .log = on_http_log};
 	sv->http = wh_http_start(&opt, &h, err, errlen);
 	if (!sv->http)
 		return -EIO;
@@ -921,7 +921,7 @@ static int start(server *sv, char *err, size_t errlen)
 	cJSON_AddStringToObject(o, "mode", wh_mode_name(sv->cfg->mode));
 	cJSON_AddNumberToObject(o, "network_policies", (double)n);
 	cJSON_AddNumberToObject(o, "certificate_not_after",
-				(double)wh_tls_store_not_after(sv->tls));
+	                        (double)wh_tls_store_not_after(sv->tls));
 	cf_log_emit(CF_LOG_INFO, o);
 	return 0;
 }

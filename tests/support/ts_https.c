@@ -82,7 +82,7 @@ int ts_https_do(const ts_http_req *req, ts_http_resp *out, char *err, size_t err
 	const char *host = req->host ? req->host : "127.0.0.1";
 	char url[1024], resolve[512];
 	snprintf(url, sizeof url, "%s://%s:%u%s", req->ca_file ? "https" : "http", host, req->port,
-		 req->path ? req->path : "/");
+	         req->path ? req->path : "/");
 	snprintf(resolve, sizeof resolve, "%s:%u:127.0.0.1", host, req->port);
 	struct curl_slist *res = curl_slist_append(NULL, resolve);
 	struct curl_slist *hdrs = NULL;
@@ -108,11 +108,13 @@ int ts_https_do(const ts_http_req *req, ts_http_resp *out, char *err, size_t err
 		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
 		curl_easy_setopt(c, CURLOPT_CERTINFO, 1L);
 		if (req->tls_max && strcmp(req->tls_max, "1.1") == 0)
-			curl_easy_setopt(c, CURLOPT_SSLVERSION,
-					 (long)(CURL_SSLVERSION_TLSv1 | CURL_SSLVERSION_MAX_TLSv1_1));
+			curl_easy_setopt(
+			    c, CURLOPT_SSLVERSION,
+			    (long)(CURL_SSLVERSION_TLSv1 | CURL_SSLVERSION_MAX_TLSv1_1));
 		else if (req->tls_max && strcmp(req->tls_max, "1.2") == 0)
-			curl_easy_setopt(c, CURLOPT_SSLVERSION,
-					 (long)(CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2));
+			curl_easy_setopt(
+			    c, CURLOPT_SSLVERSION,
+			    (long)(CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2));
 	}
 	const char *method = req->method ? req->method : (req->body ? "POST" : "GET");
 	if (req->body) {
@@ -178,16 +180,28 @@ int ts_tcp_connect(unsigned port)
 
 bool ts_tcp_peer_closed(int fd, unsigned timeout_ms)
 {
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	if (poll(&p, 1, (int)timeout_ms) <= 0)
-		return false;
-	char c;
-	ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
-	return n == 0 || (n < 0 && errno == ECONNRESET);
+	/* Whatever the server sends first (a TLS alert) is read and dropped;
+	 * only EOF or a reset counts as closed. */
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long el =
+		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (el >= (long)timeout_ms)
+			return false;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, (int)(timeout_ms - (unsigned long)el)) <= 0)
+			return false;
+		char buf[512];
+		ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return true;
+	}
 }
 
 ts_tls *ts_tls_connect(unsigned port, const char *host, const char *ca_file, char *err,
-		       size_t errlen)
+                       size_t errlen)
 {
 	ts_tls *t = calloc(1, sizeof *t);
 	if (!t)
@@ -212,7 +226,7 @@ ts_tls *ts_tls_connect(unsigned port, const char *host, const char *ca_file, cha
 	SSL_set1_host(t->ssl, host);
 	if (SSL_connect(t->ssl) != 1) {
 		snprintf(err, errlen, "TLS handshake failed: %s",
-			 ERR_reason_error_string(ERR_get_error()));
+		         ERR_reason_error_string(ERR_get_error()));
 		goto fail;
 	}
 	return t;
@@ -242,7 +256,7 @@ long ts_tls_read(ts_tls *t, char *buf, size_t n, unsigned timeout_ms)
 		if (SSL_pending(t->ssl) == 0) {
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			long el = (now.tv_sec - start.tv_sec) * 1000 +
-				  (now.tv_nsec - start.tv_nsec) / 1000000;
+			          (now.tv_nsec - start.tv_nsec) / 1000000;
 			if (el >= (long)timeout_ms)
 				break;
 			struct pollfd p = {.fd = t->fd, .events = POLLIN};
@@ -264,11 +278,13 @@ bool ts_tls_peer_closed(ts_tls *t, unsigned timeout_ms)
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		long el = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		long el =
+		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
 		if (el >= (long)timeout_ms)
 			return false;
 		struct pollfd p = {.fd = t->fd, .events = POLLIN};
-		if (SSL_pending(t->ssl) == 0 && poll(&p, 1, (int)(timeout_ms - (unsigned long)el)) <= 0)
+		if (SSL_pending(t->ssl) == 0 &&
+		    poll(&p, 1, (int)(timeout_ms - (unsigned long)el)) <= 0)
 			return false;
 		int r = SSL_read(t->ssl, buf, sizeof buf);
 		if (r <= 0)

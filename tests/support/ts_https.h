@@ -23,10 +23,10 @@
 #include <stddef.h>
 
 typedef struct ts_http_req {
-	const char *method;  /* "GET", "POST", ...; default GET, POST when body */
-	const char *host;    /* name used for SNI and verification; default 127.0.0.1 */
+	const char *method; /* "GET", "POST", ...; default GET, POST when body */
+	const char *host;   /* name used for SNI and verification; default 127.0.0.1 */
 	unsigned port;
-	const char *path;    /* "/validate?timeout=10s" */
+	const char *path; /* "/validate?timeout=10s" */
 	const char *body;
 	size_t body_len;
 	const char *const *headers; /* "Name: value" */
@@ -39,13 +39,13 @@ typedef struct ts_http_req {
 } ts_http_req;
 
 typedef struct ts_http_resp {
-	long status;          /* 0 when no response */
-	char *body;           /* NUL-terminated */
+	long status; /* 0 when no response */
+	char *body;  /* NUL-terminated */
 	size_t len;
-	char *headers;        /* raw response header block(s) */
-	char subject[512];    /* server certificate subject ("" for HTTP) */
-	char serial[128];     /* server certificate serial ("" for HTTP) */
-	double upload_bytes;  /* body bytes curl sent */
+	char *headers;       /* raw response header block(s) */
+	char subject[512];   /* server certificate subject ("" for HTTP) */
+	char serial[128];    /* server certificate serial ("" for HTTP) */
+	double upload_bytes; /* body bytes curl sent */
 } ts_http_resp;
 
 void ts_https_global_init(void);
@@ -55,7 +55,7 @@ void ts_http_resp_free(ts_http_resp *r);
 typedef struct ts_tls ts_tls;
 /* Connects to 127.0.0.1:port with SNI `host`, verifying against ca_file. */
 ts_tls *ts_tls_connect(unsigned port, const char *host, const char *ca_file, char *err,
-		       size_t errlen);
+                       size_t errlen);
 int ts_tls_write(ts_tls *t, const void *data, size_t n);
 /* Reads until the peer closes, `n` bytes arrive, or timeout_ms passes;
  * returns bytes read (>= 0) or -errno. */

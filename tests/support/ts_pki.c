@@ -62,10 +62,11 @@ static X509 *skeleton(const char *cn, int valid_days, EVP_PKEY *key)
 		to = -60;
 	}
 	X509_NAME *name = X509_get_subject_name(x);
-	if (!X509_set_version(x, 2) || set_serial(x) || !X509_gmtime_adj(X509_getm_notBefore(x), from) ||
+	if (!X509_set_version(x, 2) || set_serial(x) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), from) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(x), to) || !X509_set_pubkey(x, key) ||
 	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
-					-1, 0)) {
+	                                -1, 0)) {
 		X509_free(x);
 		return NULL;
 	}
@@ -128,7 +129,7 @@ int ts_ca_write_cert(const ts_ca *ca, const char *path)
 }
 
 int ts_ca_issue(const ts_ca *ca, const char *cn, const char *const *sans, size_t n_sans,
-		int valid_days, const char *cert_path, const char *key_path)
+                int valid_days, const char *cert_path, const char *key_path)
 {
 	int rc = -EIO;
 	X509 *x = NULL;

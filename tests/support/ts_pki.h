@@ -33,7 +33,7 @@ int ts_ca_write_cert(const ts_ca *ca, const char *path);
  * hour ago for `valid_days` (a negative value makes an expired one). A
  * fresh random serial each time, so rotations are distinguishable. */
 int ts_ca_issue(const ts_ca *ca, const char *cn, const char *const *sans, size_t n_sans,
-		int valid_days, const char *cert_path, const char *key_path);
+                int valid_days, const char *cert_path, const char *key_path);
 
 /* Writes `n` random bytes as a file: a "certificate" no parser accepts. */
 int ts_write_garbage(const char *path, size_t n);

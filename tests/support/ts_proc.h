@@ -18,9 +18,9 @@
 #include <sys/types.h>
 
 typedef struct ts_proc {
-	pid_t pid;      /* 0 when not running (reaped) */
-	int status;     /* wait status once reaped */
-	char log[512];  /* path of the stdout+stderr file */
+	pid_t pid;     /* 0 when not running (reaped) */
+	int status;    /* wait status once reaped */
+	char log[512]; /* path of the stdout+stderr file */
 } ts_proc;
 
 /* Starts argv[0] (a path) with argv, stdout+stderr appended to log_path. */
