@@ -64,23 +64,22 @@ static long now_ms(void)
 static void put_vwc(void)
 {
 	cr_assert_gt(fake_apiserver_put(
-			     fs, VWCS,
-			     "{\"metadata\":{\"name\":\"guard-vwc\"},\"webhooks\":["
-			     "{\"name\":\"a.codeframe.io\",\"clientConfig\":{\"service\":{"
-			     "\"namespace\":\"guard\",\"name\":\"hook\",\"path\":\"/validate\"}}},"
-			     "{\"name\":\"b.codeframe.io\",\"clientConfig\":{\"service\":{"
-			     "\"namespace\":\"guard\",\"name\":\"hook\",\"path\":\"/validate\"}}}]}"),
-		     0);
+	                 fs, VWCS,
+	                 "{\"metadata\":{\"name\":\"guard-vwc\"},\"webhooks\":["
+	                 "{\"name\":\"a.codeframe.io\",\"clientConfig\":{\"service\":{"
+	                 "\"namespace\":\"guard\",\"name\":\"hook\",\"path\":\"/validate\"}}},"
+	                 "{\"name\":\"b.codeframe.io\",\"clientConfig\":{\"service\":{"
+	                 "\"namespace\":\"guard\",\"name\":\"hook\",\"path\":\"/validate\"}}}]}"),
+	             0);
 }
 
 static void write_config(const char *extra)
 {
 	char text[2048];
 	snprintf(text, sizeof text,
-		 "server:\n  tlsSyncIntervalSeconds: 1\n  tlsRolloverPropagationSeconds: 1\n%s",
-		 extra ? extra : "");
-	cr_assert_eq(fake_ca_write_file(ca.dir, "config.yaml", text, cfg_path, sizeof cfg_path),
-		     0);
+	         "server:\n  tlsSyncIntervalSeconds: 1\n  tlsRolloverPropagationSeconds: 1\n%s",
+	         extra ? extra : "");
+	cr_assert_eq(fake_ca_write_file(ca.dir, "config.yaml", text, cfg_path, sizeof cfg_path), 0);
 }
 
 static void setup(void)
@@ -91,12 +90,12 @@ static void setup(void)
 	cr_assert_not_null(fs, "%s", err);
 	char kc[4096];
 	snprintf(kc, sizeof kc,
-		 "apiVersion: v1\nkind: Config\ncurrent-context: e2e\n"
-		 "clusters:\n- name: fake\n  cluster:\n    server: %s\n"
-		 "    certificate-authority: ca.crt\n"
-		 "contexts:\n- name: e2e\n  context: {cluster: fake, user: u}\n"
-		 "users:\n- name: u\n  user:\n    token: tok\n",
-		 fake_apiserver_url(fs));
+	         "apiVersion: v1\nkind: Config\ncurrent-context: e2e\n"
+	         "clusters:\n- name: fake\n  cluster:\n    server: %s\n"
+	         "    certificate-authority: ca.crt\n"
+	         "contexts:\n- name: e2e\n  context: {cluster: fake, user: u}\n"
+	         "users:\n- name: u\n  user:\n    token: tok\n",
+	         fake_apiserver_url(fs));
 	cr_assert_eq(fake_ca_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
 	snprintf(bundle_path, sizeof bundle_path, "%s/cabundle.pem", ca.dir);
 	write_config(NULL);
@@ -123,10 +122,23 @@ static void start_replica(replica *r, const char *name)
 		char listen[64], probe[64];
 		snprintf(listen, sizeof listen, "127.0.0.1:%u", r->port);
 		snprintf(probe, sizeof probe, "127.0.0.1:%u", r->probe);
-		char *argv[] = {(char *)bin(), "serve", "--config", cfg_path, "--listen", listen,
-				"--probe-listen", probe,
-				"--kubeconfig", kc_path, "--tls-secret", "guard/guard-tls",
-				"--webhook-config", "guard-vwc", "--service", "hook", NULL};
+		char *argv[] = {(char *)bin(),
+		                "serve",
+		                "--config",
+		                cfg_path,
+		                "--listen",
+		                listen,
+		                "--probe-listen",
+		                probe,
+		                "--kubeconfig",
+		                kc_path,
+		                "--tls-secret",
+		                "guard/guard-tls",
+		                "--webhook-config",
+		                "guard-vwc",
+		                "--service",
+		                "hook",
+		                NULL};
 		cr_assert_eq(ts_proc_spawn(&r->proc, argv, r->log), 0);
 		ts_proc_atexit(&r->proc);
 		if (ts_proc_wait_port(&r->proc, "127.0.0.1", r->probe, scaled(10000)) == 0)
@@ -165,10 +177,10 @@ static bool save_bundle(int i)
 	cJSON *o = cJSON_Parse(text);
 	free(text);
 	const cJSON *cab = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(
-			cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "webhooks"), i),
-			"clientConfig"),
-		"caBundle");
+	    cJSON_GetObjectItemCaseSensitive(
+	        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "webhooks"), i),
+	        "clientConfig"),
+	    "caBundle");
 	bool ok = false;
 	if (cJSON_IsString(cab)) {
 		size_t l = strlen(cab->valuestring);
@@ -186,11 +198,8 @@ static bool save_bundle(int i)
 /* One HTTPS request trusting only the saved bundle, SNI hook.guard.svc. */
 static long https_get(replica *r, const char *path, char *serial, size_t seriallen)
 {
-	ts_http_req rq = {.host = SNI,
-			  .port = r->port,
-			  .path = path,
-			  .ca_file = bundle_path,
-			  .timeout_ms = 5000};
+	ts_http_req rq = {
+	    .host = SNI, .port = r->port, .path = path, .ca_file = bundle_path, .timeout_ms = 5000};
 	ts_http_resp resp;
 	memset(&resp, 0, sizeof resp);
 	long st = ts_https_do(&rq, &resp, err, sizeof err) == 0 ? resp.status : 0;
@@ -200,8 +209,8 @@ static long https_get(replica *r, const char *path, char *serial, size_t seriall
 	return st;
 }
 
-Test(selfmanaged_e2e, client_trusting_only_the_cabundle_completes_a_handshake,
-     .init = setup, .fini = teardown, .timeout = 90)
+Test(selfmanaged_e2e, client_trusting_only_the_cabundle_completes_a_handshake, .init = setup,
+     .fini = teardown)
 {
 	start_replica(&r1, "r1");
 	cr_assert(wait_ready(&r1, scaled(15000)), "never ready: %s", ts_read_text(r1.log));
@@ -226,13 +235,13 @@ Test(selfmanaged_e2e, client_trusting_only_the_cabundle_completes_a_handshake,
 	cr_assert(strstr(resp.body, "codeframe_webhook_certificate_rotations_total"));
 	cr_assert(strstr(resp.body, "codeframe_webhook_certificate_api_errors_total"));
 	cr_assert(strstr(resp.body, "codeframe_webhook_ca_expiry_timestamp_seconds"));
-	cr_assert_null(strstr(resp.body, "codeframe_webhook_certificate_expiry_timestamp_seconds 0\n"),
-		       "%s", resp.body);
+	cr_assert_null(
+	    strstr(resp.body, "codeframe_webhook_certificate_expiry_timestamp_seconds 0\n"), "%s",
+	    resp.body);
 	ts_http_resp_free(&resp);
 }
 
-Test(selfmanaged_e2e, leaf_renewed_with_no_failed_handshake, .init = setup, .fini = teardown,
-     .timeout = 120)
+Test(selfmanaged_e2e, leaf_renewed_with_no_failed_handshake, .init = setup, .fini = teardown)
 {
 	write_config("  tlsLeafValiditySeconds: 4\n  tlsCAValiditySeconds: 3600\n");
 	start_replica(&r1, "r1");
@@ -260,7 +269,7 @@ Test(selfmanaged_e2e, leaf_renewed_with_no_failed_handshake, .init = setup, .fin
 }
 
 Test(selfmanaged_e2e, second_replica_adopts_and_outage_keeps_serving, .init = setup,
-     .fini = teardown, .timeout = 90)
+     .fini = teardown)
 {
 	start_replica(&r1, "r1");
 	cr_assert(wait_ready(&r1, scaled(15000)));
@@ -284,7 +293,7 @@ Test(selfmanaged_e2e, second_replica_adopts_and_outage_keeps_serving, .init = se
 }
 
 Test(selfmanaged_e2e_bad, absent_configuration_is_not_ready_until_created, .init = setup,
-     .fini = teardown, .timeout = 90)
+     .fini = teardown)
 {
 	cr_assert_gt(fake_apiserver_delete(fs, VWCS, "", "guard-vwc"), 0);
 	start_replica(&r1, "r1");
@@ -292,8 +301,11 @@ Test(selfmanaged_e2e_bad, absent_configuration_is_not_ready_until_created, .init
 	cr_assert_eq(probe_status(&r1, "/readyz"), 503);
 	cr_assert_eq(probe_status(&r1, "/healthz"), 200);
 	/* No certificate is served before its CA is in a caBundle. */
-	ts_http_req rq = {.host = SNI, .port = r1.port, .path = "/healthz", .ca_file = ca.ca_file,
-			  .timeout_ms = 3000};
+	ts_http_req rq = {.host = SNI,
+	                  .port = r1.port,
+	                  .path = "/healthz",
+	                  .ca_file = ca.ca_file,
+	                  .timeout_ms = 3000};
 	ts_http_resp resp;
 	memset(&resp, 0, sizeof resp);
 	cr_assert_neq(ts_https_do(&rq, &resp, err, sizeof err), 0);
@@ -305,8 +317,7 @@ Test(selfmanaged_e2e_bad, absent_configuration_is_not_ready_until_created, .init
 	cr_assert_eq(https_get(&r1, "/healthz", NULL, 0), 200, "%s", err);
 }
 
-Test(selfmanaged_e2e_bad, forbidden_secret_is_not_ready, .init = setup, .fini = teardown,
-     .timeout = 60)
+Test(selfmanaged_e2e_bad, forbidden_secret_is_not_ready, .init = setup, .fini = teardown)
 {
 	fake_apiserver_set_down(fs, 403, "/secrets");
 	start_replica(&r1, "r1");
@@ -338,66 +349,94 @@ static int run_expect_failure(char *const *extra, char *out, size_t outlen)
 	return WIFEXITED(r1.proc.status) ? WEXITSTATUS(r1.proc.status) : -1;
 }
 
-Test(selfmanaged_e2e_bad, incomplete_flags_refused, .init = setup, .fini = teardown,
-     .timeout = 30)
+Test(selfmanaged_e2e_bad, incomplete_flags_refused, .init = setup, .fini = teardown)
 {
 	char out[4096];
-	char *extra[] = {"--kubeconfig", kc_path, "--tls-secret", "guard/guard-tls",
-			 "--webhook-config", "guard-vwc", NULL};
+	char *extra[] = {
+	    "--kubeconfig", kc_path, "--tls-secret", "guard/guard-tls", "--webhook-config",
+	    "guard-vwc",    NULL};
 	cr_assert_neq(run_expect_failure(extra, out, sizeof out), 0);
 	cr_assert(strstr(out, "--service"), "%s", out);
 }
 
-Test(selfmanaged_e2e_bad, files_and_secret_exclude_each_other, .init = setup, .fini = teardown,
-     .timeout = 30)
+Test(selfmanaged_e2e_bad, files_and_secret_exclude_each_other, .init = setup, .fini = teardown)
 {
 	char out[4096];
-	char *extra[] = {"--kubeconfig", kc_path, "--tls-secret", "guard/guard-tls",
-			 "--webhook-config", "guard-vwc", "--service", "hook", "--tls-cert",
-			 ca.server_cert_file, "--tls-key", ca.server_key_file, NULL};
+	char *extra[] = {"--kubeconfig",
+	                 kc_path,
+	                 "--tls-secret",
+	                 "guard/guard-tls",
+	                 "--webhook-config",
+	                 "guard-vwc",
+	                 "--service",
+	                 "hook",
+	                 "--tls-cert",
+	                 ca.server_cert_file,
+	                 "--tls-key",
+	                 ca.server_key_file,
+	                 NULL};
 	cr_assert_neq(run_expect_failure(extra, out, sizeof out), 0);
 	cr_assert(strstr(out, "exclude each other"), "%s", out);
 }
 
-Test(selfmanaged_e2e_bad, malformed_secret_flag_refused, .init = setup, .fini = teardown,
-     .timeout = 30)
+Test(selfmanaged_e2e_bad, malformed_secret_flag_refused, .init = setup, .fini = teardown)
 {
 	char out[4096];
-	char *extra[] = {"--kubeconfig", kc_path, "--tls-secret", "no-slash", "--webhook-config",
-			 "guard-vwc", "--service", "hook", NULL};
+	char *extra[] = {
+	    "--kubeconfig", kc_path,     "--tls-secret", "no-slash", "--webhook-config",
+	    "guard-vwc",    "--service", "hook",         NULL};
 	cr_assert_neq(run_expect_failure(extra, out, sizeof out), 0);
 	cr_assert(strstr(out, "NAMESPACE/NAME"), "%s", out);
 }
 
-Test(selfmanaged_e2e_bad, bad_key_type_in_config_refused, .init = setup, .fini = teardown,
-     .timeout = 30)
+Test(selfmanaged_e2e_bad, bad_key_type_in_config_refused, .init = setup, .fini = teardown)
 {
 	write_config("  tlsKeyType: rsa-1024\n");
 	char out[4096];
-	char *extra[] = {"--config", cfg_path, "--kubeconfig", kc_path, "--tls-secret",
-			 "guard/guard-tls", "--webhook-config", "guard-vwc", "--service", "hook",
-			 NULL};
+	char *extra[] = {"--config",
+	                 cfg_path,
+	                 "--kubeconfig",
+	                 kc_path,
+	                 "--tls-secret",
+	                 "guard/guard-tls",
+	                 "--webhook-config",
+	                 "guard-vwc",
+	                 "--service",
+	                 "hook",
+	                 NULL};
 	cr_assert_neq(run_expect_failure(extra, out, sizeof out), 0);
 	cr_assert(strstr(out, "tlsKeyType"), "%s", out);
 }
 
-Test(selfmanaged_e2e_bad, ca_shorter_than_two_leaves_refused, .init = setup, .fini = teardown,
-     .timeout = 30)
+Test(selfmanaged_e2e_bad, ca_shorter_than_two_leaves_refused, .init = setup, .fini = teardown)
 {
 	write_config("  tlsLeafValiditySeconds: 100\n  tlsCAValiditySeconds: 150\n");
 	char out[4096];
-	char *extra[] = {"--config", cfg_path, "--kubeconfig", kc_path, "--tls-secret",
-			 "guard/guard-tls", "--webhook-config", "guard-vwc", "--service", "hook",
-			 NULL};
+	char *extra[] = {"--config",
+	                 cfg_path,
+	                 "--kubeconfig",
+	                 kc_path,
+	                 "--tls-secret",
+	                 "guard/guard-tls",
+	                 "--webhook-config",
+	                 "guard-vwc",
+	                 "--service",
+	                 "hook",
+	                 NULL};
 	cr_assert_neq(run_expect_failure(extra, out, sizeof out), 0);
 	cr_assert(strstr(out, "twice"), "%s", out);
 }
 
-Test(selfmanaged_e2e_bad, no_api_access_refused, .init = setup, .fini = teardown, .timeout = 30)
+Test(selfmanaged_e2e_bad, no_api_access_refused, .init = setup, .fini = teardown)
 {
 	char out[4096];
-	char *extra[] = {"--tls-secret", "guard/guard-tls", "--webhook-config", "guard-vwc",
-			 "--service", "hook", NULL};
+	char *extra[] = {"--tls-secret",
+	                 "guard/guard-tls",
+	                 "--webhook-config",
+	                 "guard-vwc",
+	                 "--service",
+	                 "hook",
+	                 NULL};
 	cr_assert_neq(run_expect_failure(extra, out, sizeof out), 0);
 	cr_assert(strstr(out, "API access"), "%s", out);
 }

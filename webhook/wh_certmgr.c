@@ -71,7 +71,7 @@ static int64_t now_s(void)
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -225,14 +225,14 @@ static int doc_from_secret(const cJSON *obj, doc *d, char *err, size_t errlen)
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
 	if (!cJSON_IsString(type) || strcmp(type->valuestring, "kubernetes.io/tls") != 0) {
 		set_err(err, errlen,
-			"the Secret has type \"%s\", not kubernetes.io/tls (the type is immutable: "
-			"delete the Secret and it will be recreated)",
-			cJSON_IsString(type) ? type->valuestring : "");
+		        "the Secret has type \"%s\", not kubernetes.io/tls (the type is immutable: "
+		        "delete the Secret and it will be recreated)",
+		        cJSON_IsString(type) ? type->valuestring : "");
 		return -ENOTSUP;
 	}
 	const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
 	static const char *const keys[] = {"tls.crt", "tls.key", "ca.crt", WH_CERTMGR_KEY_CA_KEY,
-					   WH_CERTMGR_KEY_CA_NEXT_KEY};
+	                                   WH_CERTMGR_KEY_CA_NEXT_KEY};
 	char **slots[] = {&d->tls_crt, &d->tls_key, &d->ca_crt, &d->ca_key, &d->ca_next_key};
 	for (size_t i = 0; i < 5; i++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, keys[i]);
@@ -245,7 +245,7 @@ static int doc_from_secret(const cJSON *obj, doc *d, char *err, size_t errlen)
 		}
 	}
 	const cJSON *anns = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "annotations");
+	    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "annotations");
 	d->generation = ann_long(anns, WH_CERTMGR_ANN_GENERATION);
 	d->published_at = ann_long(anns, WH_CERTMGR_ANN_PUBLISHED);
 	d->retire_after = ann_long(anns, WH_CERTMGR_ANN_RETIRE);
@@ -276,7 +276,8 @@ static void analyze(wh_certmgr *m, doc *d, int64_t now, analysis *a)
 	}
 	for (size_t i = 0; i < a->bundle.n; i++)
 		if (!a->bundle.certs[i].is_ca) {
-			snprintf(a->why, sizeof a->why, "ca.crt: certificate %zu is not a CA", i + 1);
+			snprintf(a->why, sizeof a->why, "ca.crt: certificate %zu is not a CA",
+			         i + 1);
 			return;
 		}
 	if (!d->ca_key) {
@@ -285,8 +286,9 @@ static void analyze(wh_certmgr *m, doc *d, int64_t now, analysis *a)
 	}
 	a->active = find_key_owner(&a->bundle, d->ca_key, -1);
 	if (a->active < 0) {
-		snprintf(a->why, sizeof a->why, "%s matches no CA in ca.crt (or is not a usable key)",
-			 WH_CERTMGR_KEY_CA_KEY);
+		snprintf(a->why, sizeof a->why,
+		         "%s matches no CA in ca.crt (or is not a usable key)",
+		         WH_CERTMGR_KEY_CA_KEY);
 		return;
 	}
 	if (now >= a->bundle.certs[a->active].not_after) {
@@ -298,15 +300,16 @@ static void analyze(wh_certmgr *m, doc *d, int64_t now, analysis *a)
 		a->next = find_key_owner(&a->bundle, d->ca_next_key, a->active);
 		if (a->next < 0 || now >= a->bundle.certs[a->next].not_after) {
 			/* A broken rollover is dropped and started again. */
-			log_event(CF_LOG_WARNING, "ca-next.key matches no usable CA; rollover restarts",
-				  NULL, m);
+			log_event(CF_LOG_WARNING,
+			          "ca-next.key matches no usable CA; rollover restarts", NULL, m);
 			replace_str(&d->ca_next_key, NULL, true);
 			d->published_at = 0;
 			a->next = -1;
 		}
 	}
 	if (!d->tls_crt || !d->tls_key) {
-		snprintf(a->why, sizeof a->why, "%s is missing", d->tls_crt ? "tls.key" : "tls.crt");
+		snprintf(a->why, sizeof a->why, "%s is missing",
+		         d->tls_crt ? "tls.key" : "tls.crt");
 		return;
 	}
 	wh_pki_bundle lb;
@@ -317,7 +320,7 @@ static void analyze(wh_certmgr *m, doc *d, int64_t now, analysis *a)
 	a->leaf_nb = lb.certs[0].not_before;
 	a->leaf_na = lb.certs[0].not_after;
 	int rc = wh_pki_verify_leaf(lb.certs[0].pem, a->bundle.certs[a->active].pem, m->dnsp, 3,
-				    now, e, sizeof e);
+	                            now, e, sizeof e);
 	if (!rc)
 		rc = wh_pki_key_matches(lb.certs[0].pem, d->tls_key, e, sizeof e);
 	wh_pki_bundle_free(&lb);
@@ -331,7 +334,7 @@ static void analyze(wh_certmgr *m, doc *d, int64_t now, analysis *a)
 /* ---- planning ------------------------------------------------------------ */
 
 static int issue_leaf(wh_certmgr *m, const char *ca_crt, const char *ca_key, int64_t now, doc *d,
-		      char *err, size_t errlen)
+                      char *err, size_t errlen)
 {
 	wh_pki_pair ca = {(char *)ca_crt, (char *)ca_key}, leaf;
 	int rc = wh_pki_issue_leaf(&ca, m->dnsp, 3, m->kt, now, m->leaf_s, &leaf, err, errlen);
@@ -392,14 +395,14 @@ static void due_min(int64_t *due, int64_t t)
 /* Decides what to write. *changed says whether the document differs from
  * what was read; m->due is set to the next time something falls due. */
 static int plan(wh_certmgr *m, doc *d, analysis *a, int64_t now, bool *changed, char *err,
-		size_t errlen)
+                size_t errlen)
 {
 	*changed = false;
 	m->due = 0;
 	int rc;
 	if (!a->ca_ok) {
 		log_event(CF_LOG_WARNING, "the TLS Secret is unusable; issuing a new CA and leaf",
-			  a->why, m);
+		          a->why, m);
 		*changed = true;
 		rc = plan_fresh(m, d, now, err, errlen);
 		m->due = now + 1;
@@ -432,8 +435,8 @@ static int plan(wh_certmgr *m, doc *d, analysis *a, int64_t now, bool *changed, 
 			 * bundle for the propagation period. The old CA stays
 			 * until the old leaf expires. */
 			int64_t old_na = a->leaf_ok ? a->leaf_na : now;
-			rc = issue_leaf(m, a->bundle.certs[a->next].pem, d->ca_next_key, now, d, err,
-					errlen);
+			rc = issue_leaf(m, a->bundle.certs[a->next].pem, d->ca_next_key, now, d,
+			                err, errlen);
 			if (rc)
 				return rc;
 			replace_str(&d->ca_key, d->ca_next_key, true);
@@ -443,7 +446,8 @@ static int plan(wh_certmgr *m, doc *d, analysis *a, int64_t now, bool *changed, 
 			due_min(&m->due, d->retire_after);
 			leaf_done = true;
 			*changed = true;
-			log_event(CF_LOG_INFO, "CA rollover: leaves now come from the new CA", NULL, m);
+			log_event(CF_LOG_INFO, "CA rollover: leaves now come from the new CA", NULL,
+			          m);
 		} else {
 			due_min(&m->due, switch_at);
 		}
@@ -459,7 +463,7 @@ static int plan(wh_certmgr *m, doc *d, analysis *a, int64_t now, bool *changed, 
 			if (a->bundle.n >= WH_PKI_MAX_BUNDLE_CERTS) {
 				wh_pki_pair_free(&ca);
 				set_err(err, errlen, "the CA bundle is full (%u certificates)",
-					WH_PKI_MAX_BUNDLE_CERTS);
+				        WH_PKI_MAX_BUNDLE_CERTS);
 				return -ENOSPC;
 			}
 			char *pem = malloc(have + strlen(ca.cert_pem) + 2);
@@ -481,7 +485,8 @@ static int plan(wh_certmgr *m, doc *d, analysis *a, int64_t now, bool *changed, 
 			d->generation++;
 			due_min(&m->due, now + m->prop_s);
 			*changed = true;
-			log_event(CF_LOG_INFO, "CA rollover: new CA published in the bundle", NULL, m);
+			log_event(CF_LOG_INFO, "CA rollover: new CA published in the bundle", NULL,
+			          m);
 		} else {
 			due_min(&m->due, renew_at);
 		}
@@ -490,9 +495,10 @@ static int plan(wh_certmgr *m, doc *d, analysis *a, int64_t now, bool *changed, 
 		int64_t leaf_renew = a->leaf_ok ? at_two_thirds(a->leaf_nb, a->leaf_na) : now;
 		if (now >= leaf_renew) {
 			if (!a->leaf_ok)
-				log_event(CF_LOG_WARNING, "the leaf in the TLS Secret is unusable; "
-							  "issuing a new one",
-					  a->why, m);
+				log_event(CF_LOG_WARNING,
+				          "the leaf in the TLS Secret is unusable; "
+				          "issuing a new one",
+				          a->why, m);
 			rc = issue_leaf(m, act->pem, d->ca_key, now, d, err, errlen);
 			if (rc)
 				return rc;
@@ -613,7 +619,7 @@ static void vwc_stamp(const char *uid, long gen, char *out, size_t outlen)
 /* 0 when every webhook's caBundle is `b64`; -ESTALE when the configuration
  * carries a newer bundle of this Secret (our read was stale). */
 static int ensure_vwc(wh_certmgr *m, const char *b64, const char *uid, long gen, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	char stamp[300];
 	vwc_stamp(uid, gen, stamp, sizeof stamp);
@@ -633,8 +639,8 @@ static int ensure_vwc(wh_certmgr *m, const char *b64, const char *uid, long gen,
 			stat_add(m, &m->st.api_errors);
 			if (r.status == 404)
 				set_err(err, errlen,
-					"ValidatingWebhookConfiguration \"%s\" not found: %s", m->vwc,
-					e);
+				        "ValidatingWebhookConfiguration \"%s\" not found: %s",
+				        m->vwc, e);
 			else
 				set_err(err, errlen, "reading the webhook configuration: %s", e);
 			cf_kube_response_free(&r);
@@ -647,7 +653,7 @@ static int ensure_vwc(wh_certmgr *m, const char *b64, const char *uid, long gen,
 		const cJSON *hooks = cJSON_GetObjectItemCaseSensitive(o, "webhooks");
 		if (!cJSON_IsString(rv) || !cJSON_IsArray(hooks)) {
 			set_err(err, errlen, "the webhook configuration \"%s\" has no %s", m->vwc,
-				cJSON_IsString(rv) ? "webhooks" : "resourceVersion");
+			        cJSON_IsString(rv) ? "webhooks" : "resourceVersion");
 			cJSON_Delete(o);
 			rc = -EINVAL;
 			goto out;
@@ -655,7 +661,7 @@ static int ensure_vwc(wh_certmgr *m, const char *b64, const char *uid, long gen,
 		int n = cJSON_GetArraySize(hooks);
 		if (n == 0) {
 			set_err(err, errlen, "the webhook configuration \"%s\" has no webhooks",
-				m->vwc);
+			        m->vwc);
 			cJSON_Delete(o);
 			rc = -EINVAL;
 			goto out;
@@ -666,7 +672,8 @@ static int ensure_vwc(wh_certmgr *m, const char *b64, const char *uid, long gen,
 			const char *colon = strrchr(have->valuestring, ':');
 			size_t ul = strlen(uid);
 			if (colon && (size_t)(colon - have->valuestring) == ul &&
-			    !strncmp(have->valuestring, uid, ul) && strtol(colon + 1, NULL, 10) > gen) {
+			    !strncmp(have->valuestring, uid, ul) &&
+			    strtol(colon + 1, NULL, 10) > gen) {
 				cJSON_Delete(o);
 				rc = -ESTALE;
 				goto out;
@@ -685,7 +692,7 @@ static int ensure_vwc(wh_certmgr *m, const char *b64, const char *uid, long gen,
 			const cJSON *cab = cJSON_GetObjectItemCaseSensitive(cc, "caBundle");
 			if (!cJSON_IsObject(cc)) {
 				set_err(err, errlen, "webhook %d of \"%s\" has no clientConfig", i,
-					m->vwc);
+				        m->vwc);
 				cJSON_Delete(ops);
 				cJSON_Delete(o);
 				rc = -EINVAL;
@@ -712,7 +719,7 @@ static int ensure_vwc(wh_certmgr *m, const char *b64, const char *uid, long gen,
 		cJSON_AddStringToObject(a, "op", "add");
 		if (cJSON_IsObject(anns)) {
 			cJSON_AddStringToObject(a, "path",
-						"/metadata/annotations/codeframe.io~1ca-bundle");
+			                        "/metadata/annotations/codeframe.io~1ca-bundle");
 			cJSON_AddStringToObject(a, "value", stamp);
 		} else {
 			cJSON_AddStringToObject(a, "path", "/metadata/annotations");
@@ -730,14 +737,14 @@ static int ensure_vwc(wh_certmgr *m, const char *b64, const char *uid, long gen,
 		}
 		cf_kube_response_init(&r);
 		rc = cf_kube_request(m->kube, "PATCH", path.data, "application/json-patch+json",
-				     patch, strlen(patch), &r, e, sizeof e);
+		                     patch, strlen(patch), &r, e, sizeof e);
 		cJSON_free(patch);
 		bool race = rc && is_race(&r);
 		cf_kube_response_free(&r);
 		if (!rc) {
 			stat_add(m, &m->st.vwc_patches);
 			log_event(CF_LOG_INFO, "caBundle written to the webhook configuration",
-				  m->vwc, m);
+			          m->vwc, m);
 			goto out;
 		}
 		stat_add(m, &m->st.api_errors);
@@ -756,8 +763,8 @@ out:
 
 /* ---- one sync ------------------------------------------------------------ */
 
-static int serve_leaf(wh_certmgr *m, const doc *d, const analysis *a_after, int64_t now,
-		      char *err, size_t errlen)
+static int serve_leaf(wh_certmgr *m, const doc *d, const analysis *a_after, int64_t now, char *err,
+                      size_t errlen)
 {
 	(void)a_after;
 	wh_pki_bundle bundle, leaf;
@@ -776,7 +783,7 @@ static int serve_leaf(wh_certmgr *m, const doc *d, const analysis *a_after, int6
 	int signer = -1;
 	for (size_t i = 0; i < bundle.n && signer < 0; i++)
 		if (!wh_pki_verify_leaf(leaf.certs[0].pem, bundle.certs[i].pem, m->dnsp, 3, now, e,
-					sizeof e))
+		                        sizeof e))
 			signer = (int)i;
 	int rc = 0;
 	if (signer < 0) {
@@ -786,7 +793,7 @@ static int serve_leaf(wh_certmgr *m, const doc *d, const analysis *a_after, int6
 	}
 	if (!m->served_leaf || strcmp(m->served_leaf, d->tls_crt) != 0) {
 		rc = wh_tls_store_set_pem(m->tls, d->tls_crt, strlen(d->tls_crt), d->tls_key,
-					  strlen(d->tls_key), e, sizeof e);
+		                          strlen(d->tls_key), e, sizeof e);
 		if (rc) {
 			set_err(err, errlen, "loading the leaf: %s", e);
 			goto out;
@@ -807,8 +814,9 @@ static int serve_leaf(wh_certmgr *m, const doc *d, const analysis *a_after, int6
 		pthread_mutex_unlock(&m->lock);
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "component", "certmgr");
-		cJSON_AddStringToObject(o, "msg", rotated ? "serving a renewed certificate"
-							  : "serving the certificate");
+		cJSON_AddStringToObject(o, "msg",
+		                        rotated ? "serving a renewed certificate"
+		                                : "serving the certificate");
 		cJSON_AddNumberToObject(o, "not_after", (double)leaf.certs[0].not_after);
 		cJSON_AddNumberToObject(o, "ca_not_after", (double)bundle.certs[signer].not_after);
 		cJSON_AddNumberToObject(o, "bundle_cas", (double)bundle.n);
@@ -866,11 +874,12 @@ static int sync_once(wh_certmgr *m, char *err, size_t errlen)
 				rc = doc_from_secret(obj, &d, e, sizeof e);
 				if (rc == -EINVAL) {
 					/* Undecodable data: treated like a broken CA. */
-					log_event(CF_LOG_WARNING, "the TLS Secret is unusable", e, m);
+					log_event(CF_LOG_WARNING, "the TLS Secret is unusable", e,
+					          m);
 					memset(&d, 0, sizeof d);
 					const cJSON *anns = cJSON_GetObjectItemCaseSensitive(
-						cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
-						"annotations");
+					    cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
+					    "annotations");
 					d.generation = ann_long(anns, WH_CERTMGR_ANN_GENERATION);
 					rc = 0;
 				} else if (rc) {
@@ -908,21 +917,21 @@ static int sync_once(wh_certmgr *m, char *err, size_t errlen)
 		}
 		cf_kube_response_init(&r);
 		rc = cf_kube_request(m->kube, create ? "POST" : "PUT",
-				     create ? coll.data : item.data, NULL, body, strlen(body), &r, e,
-				     sizeof e);
+		                     create ? coll.data : item.data, NULL, body, strlen(body), &r,
+		                     e, sizeof e);
 		free_text(body);
 		if (!rc) {
 			cJSON *w = cJSON_ParseWithLength(r.body.data, r.body.len);
 			const cJSON *wu = cJSON_GetObjectItemCaseSensitive(
-				cJSON_GetObjectItemCaseSensitive(w, "metadata"), "uid");
+			    cJSON_GetObjectItemCaseSensitive(w, "metadata"), "uid");
 			snprintf(uid, sizeof uid, "%s", cJSON_IsString(wu) ? wu->valuestring : "");
 			cJSON_Delete(w);
 			if (r.body.data && r.body.len)
 				explicit_bzero(r.body.data, r.body.len);
 			cf_kube_response_free(&r);
 			stat_add(m, &m->st.secret_writes);
-			log_event(CF_LOG_INFO,
-				  create ? "TLS Secret created" : "TLS Secret updated", NULL, m);
+			log_event(CF_LOG_INFO, create ? "TLS Secret created" : "TLS Secret updated",
+			          NULL, m);
 			settled = true;
 			break;
 		}
@@ -930,14 +939,14 @@ static int sync_once(wh_certmgr *m, char *err, size_t errlen)
 		bool race = r.status == 409;
 		cf_kube_response_free(&r);
 		if (!race) {
-			set_err(err, errlen, "%s the Secret %s/%s: %s", create ? "creating" : "updating",
-				m->ns, m->name, e);
+			set_err(err, errlen, "%s the Secret %s/%s: %s",
+			        create ? "creating" : "updating", m->ns, m->name, e);
 			goto out;
 		}
 		/* Another replica wrote first: adopt what it wrote. */
 		stat_add(m, &m->st.conflicts);
 		log_event(CF_LOG_INFO, "another replica wrote the TLS Secret first; adopting it", e,
-			  m);
+		          m);
 		rc = -EAGAIN;
 		set_err(err, errlen, "the Secret kept changing: %s", e);
 	}
@@ -952,7 +961,8 @@ static int sync_once(wh_certmgr *m, char *err, size_t errlen)
 	rc = ensure_vwc(m, b64, uid, d.generation, err, errlen);
 	free(b64);
 	if (rc == -ESTALE) {
-		set_err(err, errlen, "the webhook configuration carries a newer bundle; re-reading");
+		set_err(err, errlen,
+		        "the webhook configuration carries a newer bundle; re-reading");
 		rc = -EAGAIN;
 		m->due = now_s();
 		goto out;
@@ -1008,15 +1018,16 @@ static bool valid_name(const char *s)
 
 wh_certmgr *wh_certmgr_new(const wh_certmgr_options *o, char *err, size_t errlen)
 {
-	if (!o->kube || !o->tls || !o->secret_namespace || !o->secret_name ||
-	    !o->webhook_config || !o->service) {
-		set_err(err, errlen, "self-managed TLS needs API access, a Secret, a webhook "
-				     "configuration and a Service");
+	if (!o->kube || !o->tls || !o->secret_namespace || !o->secret_name || !o->webhook_config ||
+	    !o->service) {
+		set_err(err, errlen,
+		        "self-managed TLS needs API access, a Secret, a webhook "
+		        "configuration and a Service");
 		return NULL;
 	}
 	const char *names[] = {o->secret_namespace, o->secret_name, o->webhook_config, o->service};
 	const char *what[] = {"Secret namespace", "Secret name", "webhook configuration name",
-			      "Service name"};
+	                      "Service name"};
 	for (size_t i = 0; i < 4; i++)
 		if (!valid_name(names[i]) || (i != 1 && i != 2 && strchr(names[i], '.')) ||
 		    (i != 1 && i != 2 && strlen(names[i]) > 63)) {
@@ -1024,13 +1035,13 @@ wh_certmgr *wh_certmgr_new(const wh_certmgr_options *o, char *err, size_t errlen
 			return NULL;
 		}
 	int64_t ca_s = o->ca_validity_s ? o->ca_validity_s : WH_CERTMGR_DEFAULT_CA_VALIDITY_S;
-	int64_t leaf_s = o->leaf_validity_s ? o->leaf_validity_s
-					    : WH_CERTMGR_DEFAULT_LEAF_VALIDITY_S;
+	int64_t leaf_s =
+	    o->leaf_validity_s ? o->leaf_validity_s : WH_CERTMGR_DEFAULT_LEAF_VALIDITY_S;
 	if (leaf_s < 3 || ca_s < 2 * leaf_s) {
 		set_err(err, errlen,
-			"CA validity (%lld s) must be at least twice the leaf validity (%lld s), "
-			"and the leaf's at least 3 s",
-			(long long)ca_s, (long long)leaf_s);
+		        "CA validity (%lld s) must be at least twice the leaf validity (%lld s), "
+		        "and the leaf's at least 3 s",
+		        (long long)ca_s, (long long)leaf_s);
 		return NULL;
 	}
 	wh_certmgr *m = calloc(1, sizeof *m);
@@ -1076,8 +1087,8 @@ static void *run(void *arg)
 		if (rc) {
 			if (rc != -ECANCELED)
 				log_event(CF_LOG_ERROR,
-					  "TLS sync failed; still serving the current certificate",
-					  err, m);
+				          "TLS sync failed; still serving the current certificate",
+				          err, m);
 			wait_ms = cf_kube_backoff_ms(failures++, RETRY_BASE_MS, RETRY_MAX_MS, &rng);
 		} else {
 			failures = 0;

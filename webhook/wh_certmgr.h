@@ -70,14 +70,14 @@ typedef struct wh_certmgr_options {
 
 typedef struct wh_certmgr_stats {
 	unsigned long syncs, sync_failures;
-	unsigned long api_errors;      /* failed API requests (409/422 races included) */
-	unsigned long rotations;       /* served leaf replaced by another */
-	unsigned long secret_writes;   /* creates and updates this replica made */
-	unsigned long conflicts;       /* 409/422 answers adopted */
-	unsigned long vwc_patches;     /* caBundle patches this replica made */
-	int64_t leaf_not_after;        /* served leaf; 0 before the first */
-	int64_t ca_not_after;          /* its CA */
-	unsigned bundle_certs;         /* CAs in the bundle last published */
+	unsigned long api_errors;    /* failed API requests (409/422 races included) */
+	unsigned long rotations;     /* served leaf replaced by another */
+	unsigned long secret_writes; /* creates and updates this replica made */
+	unsigned long conflicts;     /* 409/422 answers adopted */
+	unsigned long vwc_patches;   /* caBundle patches this replica made */
+	int64_t leaf_not_after;      /* served leaf; 0 before the first */
+	int64_t ca_not_after;        /* its CA */
+	unsigned bundle_certs;       /* CAs in the bundle last published */
 	char last_error[512];
 } wh_certmgr_stats;
 

@@ -30,9 +30,8 @@ int wh_pki_key_type_parse(const char *name, wh_pki_key_type *out)
 
 const char *wh_pki_key_type_name(wh_pki_key_type t)
 {
-	return (unsigned)t < sizeof key_type_names / sizeof key_type_names[0]
-		       ? key_type_names[t]
-		       : "unknown";
+	return (unsigned)t < sizeof key_type_names / sizeof key_type_names[0] ? key_type_names[t]
+	                                                                      : "unknown";
 }
 
 static void free_secret(char *s)
@@ -172,7 +171,7 @@ static int64_t asn1_time_unix(const ASN1_TIME *t)
 
 /* Version 3, random serial, validity, subject CN, public key. */
 static X509 *skeleton(const char *cn, int64_t now, int64_t validity_s, int64_t not_after_cap,
-		      EVP_PKEY *key)
+                      EVP_PKEY *key)
 {
 	int64_t back = validity_s / 10;
 	if (back > WH_PKI_MAX_BACKDATE_SECONDS)
@@ -188,7 +187,7 @@ static X509 *skeleton(const char *cn, int64_t now, int64_t validity_s, int64_t n
 	    !ASN1_TIME_set(X509_getm_notBefore(x), (time_t)(now - back)) ||
 	    !ASN1_TIME_set(X509_getm_notAfter(x), (time_t)end) || !X509_set_pubkey(x, key) ||
 	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
-					-1, 0)) {
+	                                -1, 0)) {
 		X509_free(x);
 		return NULL;
 	}
@@ -201,14 +200,14 @@ static int check_validity_arg(int64_t validity_s, char *err, size_t errlen)
 	 * arithmetic and UTCTime/GeneralizedTime switching get silly. */
 	if (validity_s < 1 || validity_s > 100LL * 366 * 86400) {
 		snprintf(err, errlen, "validity %lld s is out of range (1 s .. 100 years)",
-			 (long long)validity_s);
+		         (long long)validity_s);
 		return -EINVAL;
 	}
 	return 0;
 }
 
 int wh_pki_make_ca(const char *cn, wh_pki_key_type kt, int64_t now, int64_t validity_s,
-		   wh_pki_pair *out, char *err, size_t errlen)
+                   wh_pki_pair *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	int rc = check_validity_arg(validity_s, err, errlen);
@@ -225,8 +224,7 @@ int wh_pki_make_ca(const char *cn, wh_pki_key_type kt, int64_t now, int64_t vali
 	if (!x || !X509_set_issuer_name(x, X509_get_subject_name(x)) ||
 	    add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
 	    add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") ||
-	    add_ext(x, x, NID_subject_key_identifier, "hash") ||
-	    !X509_sign(x, key, EVP_sha256())) {
+	    add_ext(x, x, NID_subject_key_identifier, "hash") || !X509_sign(x, key, EVP_sha256())) {
 		ossl_err(err, errlen, "CA certificate creation failed");
 		goto fail;
 	}
@@ -247,8 +245,8 @@ fail:
 }
 
 int wh_pki_issue_leaf(const wh_pki_pair *ca, const char *const *dns, size_t n_dns,
-		      wh_pki_key_type kt, int64_t now, int64_t validity_s, wh_pki_pair *out,
-		      char *err, size_t errlen)
+                      wh_pki_key_type kt, int64_t now, int64_t validity_s, wh_pki_pair *out,
+                      char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	int rc = check_validity_arg(validity_s, err, errlen);
@@ -295,8 +293,8 @@ int wh_pki_issue_leaf(const wh_pki_pair *ca, const char *const *dns, size_t n_dn
 	if (!x || !X509_set_issuer_name(x, X509_get_subject_name(cax)) ||
 	    add_ext(x, cax, NID_basic_constraints, "critical,CA:FALSE") ||
 	    add_ext(x, cax, NID_key_usage,
-		    kt == WH_PKI_EC_P256 ? "critical,digitalSignature"
-					 : "critical,digitalSignature,keyEncipherment") ||
+	            kt == WH_PKI_EC_P256 ? "critical,digitalSignature"
+	                                 : "critical,digitalSignature,keyEncipherment") ||
 	    add_ext(x, cax, NID_ext_key_usage, "serverAuth") ||
 	    add_ext(x, cax, NID_authority_key_identifier, "keyid:always") ||
 	    add_ext(x, cax, NID_subject_alt_name, san) || !X509_sign(x, cakey, EVP_sha256())) {
@@ -337,13 +335,12 @@ static int cert_fill(X509 *x, wh_pki_cert *c)
 	return 0;
 }
 
-int wh_pki_bundle_parse(const char *pem, size_t len, wh_pki_bundle *out, char *err,
-			size_t errlen)
+int wh_pki_bundle_parse(const char *pem, size_t len, wh_pki_bundle *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	if (len > WH_PKI_MAX_PEM_BYTES) {
 		snprintf(err, errlen, "PEM text of %zu bytes exceeds the limit of %u", len,
-			 WH_PKI_MAX_PEM_BYTES);
+		         WH_PKI_MAX_PEM_BYTES);
 		return -EINVAL;
 	}
 	const char *p = pem, *end = pem + len;
@@ -355,7 +352,7 @@ int wh_pki_bundle_parse(const char *pem, size_t len, wh_pki_bundle *out, char *e
 		static const char begin[] = "-----BEGIN CERTIFICATE-----";
 		if ((size_t)(end - p) < sizeof begin - 1 || memcmp(p, begin, sizeof begin - 1)) {
 			snprintf(err, errlen, "certificate %zu: not a PEM CERTIFICATE block",
-				 out->n + 1);
+			         out->n + 1);
 			goto fail;
 		}
 		if (out->n == WH_PKI_MAX_BUNDLE_CERTS) {
@@ -432,7 +429,7 @@ static int key_strong_enough(EVP_PKEY *k, char *err, size_t errlen)
 	if (id == EVP_PKEY_RSA) {
 		if (EVP_PKEY_get_bits(k) < 2048) {
 			snprintf(err, errlen, "RSA key of %d bits (2048 at least)",
-				 EVP_PKEY_get_bits(k));
+			         EVP_PKEY_get_bits(k));
 			return -EINVAL;
 		}
 		return 0;
@@ -443,7 +440,7 @@ static int key_strong_enough(EVP_PKEY *k, char *err, size_t errlen)
 		if (EVP_PKEY_get_group_name(k, group, sizeof group, &gl) != 1 ||
 		    (strcmp(group, "prime256v1") != 0 && strcmp(group, "secp384r1") != 0)) {
 			snprintf(err, errlen, "EC key on curve \"%s\" (P-256 or P-384 only)",
-				 group);
+			         group);
 			return -EINVAL;
 		}
 		return 0;
@@ -480,7 +477,7 @@ out:
 }
 
 int wh_pki_verify_leaf(const char *leaf_pem, const char *ca_pem, const char *const *dns,
-		       size_t n_dns, int64_t now, char *err, size_t errlen)
+                       size_t n_dns, int64_t now, char *err, size_t errlen)
 {
 	int rc = -EINVAL;
 	X509 *leaf = cert_from_pem(leaf_pem, strlen(leaf_pem));
@@ -512,7 +509,7 @@ int wh_pki_verify_leaf(const char *leaf_pem, const char *ca_pem, const char *con
 	int64_t na = asn1_time_unix(X509_get0_notAfter(leaf));
 	if (now < nb || now >= na) {
 		snprintf(err, errlen, "the leaf is not valid now (valid %lld..%lld, now %lld)",
-			 (long long)nb, (long long)na, (long long)now);
+		         (long long)nb, (long long)na, (long long)now);
 		rc = -EKEYEXPIRED;
 		goto out;
 	}

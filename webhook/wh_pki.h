@@ -29,7 +29,7 @@
 /* Bounds on what is read back from a Secret (untrusted: anyone with update
  * rights on it could have written it). */
 #define WH_PKI_MAX_BUNDLE_CERTS 8u
-#define WH_PKI_MAX_PEM_BYTES (64u * 1024u)
+#define WH_PKI_MAX_PEM_BYTES    (64u * 1024u)
 
 typedef enum wh_pki_key_type {
 	WH_PKI_EC_P256 = 0,
@@ -52,12 +52,12 @@ void wh_pki_pair_free(wh_pki_pair *p);
 /* A self-signed CA (CA:TRUE, pathlen 0, keyCertSign) named `cn`, valid
  * from about `now` for `validity_s` seconds. */
 int wh_pki_make_ca(const char *cn, wh_pki_key_type kt, int64_t now, int64_t validity_s,
-		   wh_pki_pair *out, char *err, size_t errlen);
+                   wh_pki_pair *out, char *err, size_t errlen);
 /* A serverAuth leaf for `dns[0]` with all of `dns` as DNS SANs, signed by
  * `ca` (its cert and key PEM); notAfter never past the CA's own. */
 int wh_pki_issue_leaf(const wh_pki_pair *ca, const char *const *dns, size_t n_dns,
-		      wh_pki_key_type kt, int64_t now, int64_t validity_s, wh_pki_pair *out,
-		      char *err, size_t errlen);
+                      wh_pki_key_type kt, int64_t now, int64_t validity_s, wh_pki_pair *out,
+                      char *err, size_t errlen);
 
 typedef struct wh_pki_cert {
 	char *pem; /* this one certificate */
@@ -75,8 +75,7 @@ typedef struct wh_pki_bundle {
  * WH_PKI_MAX_BUNDLE_CERTS, nothing but certificates and whitespace).
  * -EINVAL with `err` for garbage, an empty input, too many, or text over
  * WH_PKI_MAX_PEM_BYTES. */
-int wh_pki_bundle_parse(const char *pem, size_t len, wh_pki_bundle *out, char *err,
-			size_t errlen);
+int wh_pki_bundle_parse(const char *pem, size_t len, wh_pki_bundle *out, char *err, size_t errlen);
 void wh_pki_bundle_free(wh_pki_bundle *b);
 /* The bundle as PEM text (certificates in order); NULL on allocation
  * failure. */
@@ -91,6 +90,6 @@ int wh_pki_key_matches(const char *cert_pem, const char *key_pem, char *err, siz
  * every name in `dns`, and is valid at `now`. -EINVAL (or -EKEYEXPIRED
  * for a leaf outside its validity) with `err` otherwise. */
 int wh_pki_verify_leaf(const char *leaf_pem, const char *ca_pem, const char *const *dns,
-		       size_t n_dns, int64_t now, char *err, size_t errlen);
+                       size_t n_dns, int64_t now, char *err, size_t errlen);
 
 #endif
