@@ -501,10 +501,10 @@ static void on_probe(void *ctx, wh_http_endpoint ep, wh_http_reply *out)
 		bool cert = !sv->certmgr || wh_certmgr_ready(sv->certmgr);
 		char text[256];
 		snprintf(text, sizeof text, "config loaded\n%s%s",
-			 cert ? "certificate loaded\n" : "certificate not served yet\n",
-			 !need_np  ? ""
-			 : synced ? "netpol cache synced\n"
-				  : "netpol cache not synced\n");
+		         cert ? "certificate loaded\n" : "certificate not served yet\n",
+		         !need_np ? ""
+		         : synced ? "netpol cache synced\n"
+		                  : "netpol cache not synced\n");
 		reply_text(out, (need_np && !synced) || !cert ? 503 : 200, text);
 		return;
 	}
@@ -797,14 +797,15 @@ static int start_certmgr(server *sv, char *err, size_t errlen)
 	}
 	bool in_cluster = !s->kubeconfig[0] && cf_kube_in_cluster_detect(NULL);
 	if (!s->kubeconfig[0] && !in_cluster) {
-		snprintf(err, errlen, "self-managed TLS needs API access: run in a pod with a "
-				      "service account, or give --kubeconfig");
+		snprintf(err, errlen,
+		         "self-managed TLS needs API access: run in a pod with a "
+		         "service account, or give --kubeconfig");
 		return -EINVAL;
 	}
 	cf_kube_config kc;
 	char e[1024] = "";
 	int rc = s->kubeconfig[0] ? cf_kube_config_kubeconfig(s->kubeconfig, NULL, &kc, e, sizeof e)
-				  : cf_kube_config_in_cluster(NULL, &kc, e, sizeof e);
+	                          : cf_kube_config_in_cluster(NULL, &kc, e, sizeof e);
 	if (rc) {
 		snprintf(err, errlen, "Kubernetes API access: %s", e);
 		return rc;
@@ -816,16 +817,16 @@ static int start_certmgr(server *sv, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	wh_certmgr_options o = {.kube = &kc,
-				.secret_namespace = ns,
-				.secret_name = name,
-				.webhook_config = s->webhook_config,
-				.service = s->service,
-				.key_type = kt,
-				.ca_validity_s = s->tls_ca_validity,
-				.leaf_validity_s = s->tls_leaf_validity,
-				.propagation_s = s->tls_propagation,
-				.interval_s = s->tls_sync_interval,
-				.tls = sv->tls};
+	                        .secret_namespace = ns,
+	                        .secret_name = name,
+	                        .webhook_config = s->webhook_config,
+	                        .service = s->service,
+	                        .key_type = kt,
+	                        .ca_validity_s = s->tls_ca_validity,
+	                        .leaf_validity_s = s->tls_leaf_validity,
+	                        .propagation_s = s->tls_propagation,
+	                        .interval_s = s->tls_sync_interval,
+	                        .tls = sv->tls};
 	sv->certmgr = wh_certmgr_new(&o, e, sizeof e);
 	if (!sv->certmgr || wh_certmgr_start(sv->certmgr, e, sizeof e)) {
 		snprintf(err, errlen, "self-managed TLS: %s", e);
@@ -852,21 +853,24 @@ static int start(server *sv, char *err, size_t errlen)
 	const wh_server_config *s = &sv->cfg->server;
 	bool self_managed = s->tls_secret[0] || s->webhook_config[0] || s->service[0];
 	if (self_managed && (!s->tls_secret[0] || !s->webhook_config[0] || !s->service[0])) {
-		snprintf(err, errlen, "self-managed TLS needs all of --tls-secret NS/NAME, "
-				      "--webhook-config NAME and --service NAME (missing %s)",
-			 !s->tls_secret[0]       ? "--tls-secret"
-			 : !s->webhook_config[0] ? "--webhook-config"
-						 : "--service");
+		snprintf(err, errlen,
+		         "self-managed TLS needs all of --tls-secret NS/NAME, "
+		         "--webhook-config NAME and --service NAME (missing %s)",
+		         !s->tls_secret[0]       ? "--tls-secret"
+		         : !s->webhook_config[0] ? "--webhook-config"
+		                                 : "--service");
 		return -EINVAL;
 	}
 	if (self_managed && (s->tls_cert[0] || s->tls_key[0])) {
-		snprintf(err, errlen, "--tls-cert/--tls-key and self-managed TLS (--tls-secret) "
-				      "exclude each other");
+		snprintf(err, errlen,
+		         "--tls-cert/--tls-key and self-managed TLS (--tls-secret) "
+		         "exclude each other");
 		return -EINVAL;
 	}
 	if (!self_managed && (!s->tls_cert[0] || !s->tls_key[0])) {
-		snprintf(err, errlen, "a certificate is required: --tls-cert FILE --tls-key FILE "
-				      "(or server.tlsCert/tlsKey in the config)");
+		snprintf(err, errlen,
+		         "a certificate is required: --tls-cert FILE --tls-key FILE "
+		         "(or server.tlsCert/tlsKey in the config)");
 		return -EINVAL;
 	}
 	if (setup_metrics(sv, err, errlen))

@@ -108,15 +108,15 @@ out:
 /* The parsing shared by the file and the memory source; `cert_name` and
  * `key_name` only label messages. */
 static wh_tls_cred *cred_from_pem(const char *cert, size_t cert_len, const char *key,
-				  size_t key_len, const char *cert_name, const char *key_name,
-				  char *err, size_t errlen)
+                                  size_t key_len, const char *cert_name, const char *key_name,
+                                  char *err, size_t errlen)
 {
 	wh_tls_cred *c = NULL;
 	gnutls_x509_crt_t crt = NULL;
 	if (cert_len > CF_MAX_TLS_FILE_BYTES || key_len > CF_MAX_TLS_FILE_BYTES) {
 		snprintf(err, errlen, "%s: larger than %u bytes",
-			 cert_len > CF_MAX_TLS_FILE_BYTES ? cert_name : key_name,
-			 CF_MAX_TLS_FILE_BYTES);
+		         cert_len > CF_MAX_TLS_FILE_BYTES ? cert_name : key_name,
+		         CF_MAX_TLS_FILE_BYTES);
 		return NULL;
 	}
 	c = calloc(1, sizeof *c);
@@ -127,13 +127,13 @@ static wh_tls_cred *cred_from_pem(const char *cert, size_t cert_len, const char 
 	c->refs = 1;
 	gnutls_datum_t d = {(unsigned char *)cert, (unsigned)cert_len};
 	unsigned n = CF_MAX_TLS_CHAIN_CERTS;
-	int rc = cert_len ? gnutls_pcert_list_import_x509_raw(c->pcerts, &n, &d,
-							      GNUTLS_X509_FMT_PEM, 0)
-			  : GNUTLS_E_NO_CERTIFICATE_FOUND;
+	int rc = cert_len
+	             ? gnutls_pcert_list_import_x509_raw(c->pcerts, &n, &d, GNUTLS_X509_FMT_PEM, 0)
+	             : GNUTLS_E_NO_CERTIFICATE_FOUND;
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: no usable PEM certificate chain: %s", cert_name,
-			 rc == GNUTLS_E_SHORT_MEMORY_BUFFER ? "too many certificates"
-							    : gnutls_strerror(rc));
+		         rc == GNUTLS_E_SHORT_MEMORY_BUFFER ? "too many certificates"
+		                                            : gnutls_strerror(rc));
 		goto fail;
 	}
 	c->n_pcerts = n;
@@ -147,15 +147,15 @@ static wh_tls_cred *cred_from_pem(const char *cert, size_t cert_len, const char 
 	}
 	gnutls_datum_t kd = {(unsigned char *)key, (unsigned)key_len};
 	rc = key_len ? gnutls_privkey_import_x509_raw(c->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)
-		     : GNUTLS_E_BASE64_DECODING_ERROR;
+	             : GNUTLS_E_BASE64_DECODING_ERROR;
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: no usable PEM private key: %s", key_name,
-			 gnutls_strerror(rc));
+		         gnutls_strerror(rc));
 		goto fail;
 	}
 	if (!key_matches(&c->pcerts[0], c->key)) {
 		snprintf(err, errlen, "%s does not match the certificate in %s", key_name,
-			 cert_name);
+		         cert_name);
 		goto fail;
 	}
 	if (gnutls_x509_crt_init(&crt) < 0 ||
@@ -175,14 +175,13 @@ fail:
 }
 
 wh_tls_cred *wh_tls_cred_from_pem(const char *cert_pem, size_t cert_len, const char *key_pem,
-				  size_t key_len, char *err, size_t errlen)
+                                  size_t key_len, char *err, size_t errlen)
 {
 	return cred_from_pem(cert_pem, cert_len, key_pem, key_len, "certificate", "key", err,
-			     errlen);
+	                     errlen);
 }
 
-wh_tls_cred *wh_tls_cred_load(const char *cert_path, const char *key_path, char *err,
-			      size_t errlen)
+wh_tls_cred *wh_tls_cred_load(const char *cert_path, const char *key_path, char *err, size_t errlen)
 {
 	cf_buf cert, key;
 	char rerr[512];
@@ -197,8 +196,7 @@ wh_tls_cred *wh_tls_cred_load(const char *cert_path, const char *key_path, char 
 		snprintf(err, errlen, "key: %s", rerr);
 		goto out;
 	}
-	c = cred_from_pem(cert.data, cert.len, key.data, key.len, cert_path, key_path, err,
-			  errlen);
+	c = cred_from_pem(cert.data, cert.len, key.data, key.len, cert_path, key_path, err, errlen);
 out:
 	/* Key material should not linger in freed heap memory. */
 	if (key.data)
@@ -239,9 +237,8 @@ static bool stamp_eq(const file_stamp *a, const file_stamp *b)
 {
 	return a->link_ok == b->link_ok && a->target_ok == b->target_ok && a->ldev == b->ldev &&
 	       a->lino == b->lino && ts_eq(a->lmtime, b->lmtime) && a->tdev == b->tdev &&
-	       a->tino == b->tino && ts_eq(a->tmtime, b->tmtime) &&
-	       ts_eq(a->tctime, b->tctime) && a->tsize == b->tsize &&
-	       strcmp(a->real, b->real) == 0;
+	       a->tino == b->tino && ts_eq(a->tmtime, b->tmtime) && ts_eq(a->tctime, b->tctime) &&
+	       a->tsize == b->tsize && strcmp(a->real, b->real) == 0;
 }
 
 wh_tls_store *wh_tls_store_new_memory(void)
@@ -254,9 +251,10 @@ wh_tls_store *wh_tls_store_new_memory(void)
 }
 
 int wh_tls_store_set_pem(wh_tls_store *s, const char *cert_pem, size_t cert_len,
-			 const char *key_pem, size_t key_len, char *err, size_t errlen)
+                         const char *key_pem, size_t key_len, char *err, size_t errlen)
 {
-	wh_tls_cred *fresh = wh_tls_cred_from_pem(cert_pem, cert_len, key_pem, key_len, err, errlen);
+	wh_tls_cred *fresh =
+	    wh_tls_cred_from_pem(cert_pem, cert_len, key_pem, key_len, err, errlen);
 	if (!fresh)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
@@ -279,7 +277,7 @@ bool wh_tls_store_has_cred(wh_tls_store *s)
 }
 
 wh_tls_store *wh_tls_store_new(const char *cert_path, const char *key_path, char *err,
-			       size_t errlen)
+                               size_t errlen)
 {
 	wh_tls_store *s = calloc(1, sizeof *s);
 	if (!s) {

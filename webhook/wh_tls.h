@@ -45,11 +45,11 @@ typedef struct wh_tls_store wh_tls_store;
  * naming the file and problem (unreadable, no certificate, bad key, key
  * does not match the certificate). */
 wh_tls_cred *wh_tls_cred_load(const char *cert_path, const char *key_path, char *err,
-			      size_t errlen);
+                              size_t errlen);
 /* The same from PEM text in memory (self-managed TLS reads it from a
  * Secret); messages say "certificate"/"key" instead of file names. */
 wh_tls_cred *wh_tls_cred_from_pem(const char *cert_pem, size_t cert_len, const char *key_pem,
-				  size_t key_len, char *err, size_t errlen);
+                                  size_t key_len, char *err, size_t errlen);
 wh_tls_cred *wh_tls_cred_ref(wh_tls_cred *c);
 void wh_tls_cred_unref(wh_tls_cred *c);
 /* The chain and key as GnuTLS wants them from a certificate callback. */
@@ -61,7 +61,7 @@ int64_t wh_tls_cred_not_after(const wh_tls_cred *c);
 /* A store with the pair loaded; NULL with `err` when the first load
  * fails (a server must not start without a certificate). */
 wh_tls_store *wh_tls_store_new(const char *cert_path, const char *key_path, char *err,
-			       size_t errlen);
+                               size_t errlen);
 /* The memory source: a store with no credential yet (acquire returns
  * NULL and handshakes fail until the first wh_tls_store_set_pem), whose
  * credential is replaced by set_pem instead of by polling files (poll
@@ -71,7 +71,7 @@ wh_tls_store *wh_tls_store_new_memory(void);
  * on while connections hold it). -EINVAL with `err` for a broken pair, the
  * current credential unchanged. Any thread. */
 int wh_tls_store_set_pem(wh_tls_store *s, const char *cert_pem, size_t cert_len,
-			 const char *key_pem, size_t key_len, char *err, size_t errlen);
+                         const char *key_pem, size_t key_len, char *err, size_t errlen);
 bool wh_tls_store_has_cred(wh_tls_store *s);
 void wh_tls_store_free(wh_tls_store *s);
 /* Checks the files: 0 unchanged, 1 reloaded (the new credential is

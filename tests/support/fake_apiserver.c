@@ -672,7 +672,6 @@ static cJSON *merge_patch(cJSON *target, const cJSON *patch)
 	return target;
 }
 
-
 /* RFC 6902 JSON patch, the operations the clients here use: add, replace,
  * remove, test. Pointers per RFC 6901 (~0 ~1; "-" appends to an array).
  * 0 applied; -EINVAL malformed (400); -ENOENT path missing or -ESTALE test
@@ -735,10 +734,13 @@ static int json_patch(cJSON *doc, const cJSON *ops, char *msg, size_t msglen)
 			snprintf(msg, msglen, "json patch operation without op or path");
 			return -EINVAL;
 		}
-		bool is_add = !strcmp(o->valuestring, "add"), is_rep = !strcmp(o->valuestring, "replace");
-		bool is_rm = !strcmp(o->valuestring, "remove"), is_test = !strcmp(o->valuestring, "test");
+		bool is_add = !strcmp(o->valuestring, "add"),
+		     is_rep = !strcmp(o->valuestring, "replace");
+		bool is_rm = !strcmp(o->valuestring, "remove"),
+		     is_test = !strcmp(o->valuestring, "test");
 		if (!is_add && !is_rep && !is_rm && !is_test) {
-			snprintf(msg, msglen, "unsupported json patch op \"%.40s\"", o->valuestring);
+			snprintf(msg, msglen, "unsupported json patch op \"%.40s\"",
+			         o->valuestring);
 			return -EINVAL;
 		}
 		if (!is_rm && !value) {
@@ -748,7 +750,9 @@ static int json_patch(cJSON *doc, const cJSON *ops, char *msg, size_t msglen)
 		char last[256];
 		cJSON *parent = ptr_parent(doc, path->valuestring, last, sizeof last);
 		if (!parent) {
-			snprintf(msg, msglen, "jsonpatch %s operation does not apply: doc is missing path: \"%.200s\"",
+			snprintf(msg, msglen,
+			         "jsonpatch %s operation does not apply: doc is missing path: "
+			         "\"%.200s\"",
 			         o->valuestring, path->valuestring);
 			return -ENOENT;
 		}
@@ -760,8 +764,10 @@ static int json_patch(cJSON *doc, const cJSON *ops, char *msg, size_t msglen)
 				idx = cJSON_GetArraySize(parent);
 			} else {
 				idx = strtol(last, &end, 10);
-				if (!last[0] || *end || idx < 0 || idx > cJSON_GetArraySize(parent)) {
-					snprintf(msg, msglen, "bad array index in \"%.200s\"", path->valuestring);
+				if (!last[0] || *end || idx < 0 ||
+				    idx > cJSON_GetArraySize(parent)) {
+					snprintf(msg, msglen, "bad array index in \"%.200s\"",
+					         path->valuestring);
 					return -ENOENT;
 				}
 			}
@@ -774,14 +780,17 @@ static int json_patch(cJSON *doc, const cJSON *ops, char *msg, size_t msglen)
 		}
 		if (is_test) {
 			if (!target || !cJSON_Compare(target, value, 1)) {
-				snprintf(msg, msglen, "testing value %.200s failed", path->valuestring);
+				snprintf(msg, msglen, "testing value %.200s failed",
+				         path->valuestring);
 				return -ESTALE;
 			}
 			continue;
 		}
 		if ((is_rep || is_rm) && !target) {
-			snprintf(msg, msglen, "jsonpatch %s operation does not apply: doc is missing key: %.200s",
-			         o->valuestring, path->valuestring);
+			snprintf(
+			    msg, msglen,
+			    "jsonpatch %s operation does not apply: doc is missing key: %.200s",
+			    o->valuestring, path->valuestring);
 			return -ENOENT;
 		}
 		if (is_rm) {
@@ -910,8 +919,9 @@ static enum MHD_Result do_write(fake_apiserver *fs, struct MHD_Connection *c, co
 		} else if (!ct || strncmp(ct, "application/merge-patch+json", 28) != 0) {
 			pthread_mutex_unlock(&fs->lock);
 			cJSON_Delete(in);
-			return send_status(c, 415, "UnsupportedMediaType",
-			                   "the fake API server applies merge and JSON patches only");
+			return send_status(
+			    c, 415, "UnsupportedMediaType",
+			    "the fake API server applies merge and JSON patches only");
 		} else {
 			next = merge_patch(cJSON_Duplicate(o->json, 1), in);
 			cJSON_Delete(in);
