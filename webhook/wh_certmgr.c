@@ -763,10 +763,8 @@ out:
 
 /* ---- one sync ------------------------------------------------------------ */
 
-static int serve_leaf(wh_certmgr *m, const doc *d, const analysis *a_after, int64_t now, char *err,
-                      size_t errlen)
+static int serve_leaf(wh_certmgr *m, const doc *d, int64_t now, char *err, size_t errlen)
 {
-	(void)a_after;
 	wh_pki_bundle bundle, leaf;
 	char e[400];
 	if (wh_pki_bundle_parse(d->ca_crt, strlen(d->ca_crt), &bundle, e, sizeof e)) {
@@ -969,7 +967,7 @@ static int sync_once(wh_certmgr *m, char *err, size_t errlen)
 	}
 	if (rc)
 		goto out;
-	rc = serve_leaf(m, &d, NULL, now_s(), err, errlen);
+	rc = serve_leaf(m, &d, now_s(), err, errlen);
 out:
 	doc_free(&d);
 	cf_buf_free(&coll);

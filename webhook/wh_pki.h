@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cf_limits.h"
+
 #define WH_PKI_MAX_BACKDATE_SECONDS 300
 /* Bounds on what is read back from a Secret (untrusted: anyone with update
  * rights on it could have written it). */
