@@ -983,7 +983,7 @@ int wh_certmgr_sync(wh_certmgr *m, char *err, size_t errlen)
 	m->st.syncs++;
 	if (rc) {
 		m->st.sync_failures++;
-		snprintf(m->st.last_error, sizeof m->st.last_error, "%s", e);
+		snprintf(m->st.last_error, sizeof m->st.last_error, "%.500s", e);
 	} else {
 		m->st.last_error[0] = '\0';
 	}

@@ -807,7 +807,7 @@ static int start_certmgr(server *sv, char *err, size_t errlen)
 	int rc = s->kubeconfig[0] ? cf_kube_config_kubeconfig(s->kubeconfig, NULL, &kc, e, sizeof e)
 	                          : cf_kube_config_in_cluster(NULL, &kc, e, sizeof e);
 	if (rc) {
-		snprintf(err, errlen, "Kubernetes API access: %s", e);
+		snprintf(err, errlen, "Kubernetes API access: %.900s", e);
 		return rc;
 	}
 	sv->tls = wh_tls_store_new_memory();
@@ -829,7 +829,7 @@ static int start_certmgr(server *sv, char *err, size_t errlen)
 	                        .tls = sv->tls};
 	sv->certmgr = wh_certmgr_new(&o, e, sizeof e);
 	if (!sv->certmgr || wh_certmgr_start(sv->certmgr, e, sizeof e)) {
-		snprintf(err, errlen, "self-managed TLS: %s", e);
+		snprintf(err, errlen, "self-managed TLS: %.900s", e);
 		cf_kube_config_free(&kc);
 		return -EINVAL;
 	}
