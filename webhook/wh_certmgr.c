@@ -1085,7 +1085,10 @@ static void *run(void *arg)
 		if (rc) {
 			if (rc != -ECANCELED)
 				log_event(CF_LOG_ERROR,
-				          "TLS sync failed; still serving the current certificate",
+				          wh_certmgr_ready(m)
+				              ? "TLS sync failed; still serving the current "
+				                "certificate"
+				              : "TLS sync failed; no certificate is served yet",
 				          err, m);
 			wait_ms = cf_kube_backoff_ms(failures++, RETRY_BASE_MS, RETRY_MAX_MS, &rng);
 		} else {
