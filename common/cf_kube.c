@@ -706,7 +706,7 @@ static void refresh_token(cf_kube *k)
 	time_t now = mono_seconds();
 	time_t every = k->cfg.token_reread_seconds ? (time_t)k->cfg.token_reread_seconds
 	                                           : CF_KUBE_TOKEN_REREAD_SECONDS;
-	if (k->token && now - k->token_read_at < every)
+	if (k->token && k->token_read_at && now - k->token_read_at < every)
 		return;
 	char *t = NULL;
 	char ignored[256];
@@ -1002,6 +1002,8 @@ int cf_kube_request(cf_kube *k, const char *method, const char *path, const char
 	if (rc)
 		http_error(method, path, resp->status, &resp->body, k, resp->reason,
 		           sizeof resp->reason, err, errlen);
+	if (resp->status == 401)
+		k->token_read_at = 0; /* maybe rotated: re-read before the next request */
 	return rc;
 }
 
@@ -1040,6 +1042,8 @@ int cf_kube_stream(cf_kube *k, const char *path, unsigned max_seconds, cf_kube_s
 	rc = cf_kube_status_errno(*status);
 	if (rc)
 		http_error("GET", path, *status, &ebody, k, NULL, 0, err, errlen);
+	if (*status == 401)
+		k->token_read_at = 0;
 out:
 	cf_buf_free(&ebody);
 	return rc;

@@ -11,7 +11,8 @@
  * `insecure-skip-tls-verify` or an http:// server is refused); the CA is the
  * service account's ca.crt, the kubeconfig's CA, or the system store when a
  * kubeconfig names none. Bound service account tokens rotate, so a token
- * file is re-read every CF_KUBE_TOKEN_REREAD_SECONDS.
+ * file is re-read every CF_KUBE_TOKEN_REREAD_SECONDS, and before the next
+ * request after a 401.
  *
  * Errors: every failing call fills `err` with what failed - method, path,
  * HTTP status and the API's Status message, or the transport error - and

@@ -290,7 +290,7 @@ Test(kube_e2e, controllers_use_template_labels_in_their_namespace, .init = setup
 	cr_assert_eq(validate("Deployment", "team-b", "other").allowed, 1);
 }
 
-Test(kube_e2e, not_ready_and_denied_until_synced, .init = setup, .fini = teardown)
+Test(kube_e2e_bad, not_ready_and_denied_until_synced, .init = setup, .fini = teardown)
 {
 	fake_apiserver_set_token(fs, "not-yet"); /* every request gets 401 */
 	put_policy("team-a", "isolate-workers", "{}");

@@ -3,6 +3,7 @@
  * policyTypes defaulting and allow-all detection. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,6 +73,10 @@ Test(wh_netpol, missing_namespace_means_default)
 	             0, "%s", err);
 	cr_assert(cover(s, "default", NULL).ingress);
 	cr_assert(cover(s, NULL, NULL).egress, "a NULL namespace is default too");
+	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: q, namespace: ''}\n"
+	                    "spec: {podSelector: {}}\n"),
+	             0, "%s", err);
+	cr_assert_eq(wh_netpol_set_remove(s, "default", "q"), 0, "an empty namespace is default");
 	cr_assert_not(cover(s, "ci", NULL).ingress);
 	wh_netpol_set_unref(s);
 }
@@ -244,23 +249,58 @@ Test(wh_netpol, null_set_covers_nothing)
 
 /* ---- negative cases ---- */
 
-Test(wh_netpol, rejects_wrong_kind_and_non_objects)
+Test(wh_netpol, rejects_wrong_kind_and_non_objects_1)
 {
 	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: Pod\nmetadata: {name: p}\nspec: {}\n"), -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_wrong_kind_and_non_objects_2)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "[1, 2]"), -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_wrong_kind_and_non_objects_3)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "just text"), -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_wrong_kind_and_non_objects_4)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(wh_netpol_set_add(s, NULL, err, sizeof err), -EINVAL);
 	cr_assert_eq(wh_netpol_set_count(s), 0);
 	wh_netpol_set_unref(s);
 }
 
-Test(wh_netpol, rejects_missing_or_bad_metadata)
+Test(wh_netpol, rejects_missing_or_bad_metadata_1)
 {
 	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nspec: {podSelector: {}}\n"), -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_missing_or_bad_metadata_2)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: 5}\nspec: {podSelector: {}}\n"),
 	             -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_missing_or_bad_metadata_3)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p, namespace: [a]}\n"
 	                    "spec: {podSelector: {}}\n"),
 	             -EINVAL);
@@ -268,25 +308,45 @@ Test(wh_netpol, rejects_missing_or_bad_metadata)
 	wh_netpol_set_unref(s);
 }
 
-Test(wh_netpol, rejects_bad_spec)
+Test(wh_netpol, rejects_bad_spec_1)
 {
 	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\nspec: x\n"), -EINVAL);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_spec_2)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"), -EINVAL);
 	cr_assert(strstr(err, "default/p"), "names the policy: %s", err);
 	wh_netpol_set_unref(s);
 }
 
-Test(wh_netpol, rejects_bad_policy_types)
+Test(wh_netpol, rejects_bad_policy_types_1)
 {
 	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, policyTypes: [ingress]}\n"),
 	             -EINVAL);
 	cr_assert(strstr(err, "policyTypes[0]"), "%s", err);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_policy_types_2)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, policyTypes: Ingress}\n"),
 	             -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_policy_types_3)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, policyTypes: [Ingress, 3]}\n"),
 	             -EINVAL);
@@ -294,7 +354,7 @@ Test(wh_netpol, rejects_bad_policy_types)
 	wh_netpol_set_unref(s);
 }
 
-Test(wh_netpol, rejects_bad_selector_and_rules)
+Test(wh_netpol, rejects_bad_selector_and_rules_1)
 {
 	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s,
@@ -302,15 +362,43 @@ Test(wh_netpol, rejects_bad_selector_and_rules)
 	                 "spec: {podSelector: {matchExpressions: [{key: a, operator: Maybe}]}}\n"),
 	             -EINVAL);
 	cr_assert(strstr(err, "podSelector"), "%s", err);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_selector_and_rules_2)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, ingress: {from: []}}\n"),
 	             -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_selector_and_rules_3)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, egress: [x]}\n"),
 	             -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_selector_and_rules_4)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, egress: [{to: x}]}\n"),
 	             -EINVAL);
+	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_bad_selector_and_rules_5)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
 	cr_assert_eq(add(s, "kind: NetworkPolicy\nmetadata: {name: p}\n"
 	                    "spec: {podSelector: {}, ingress: [{ports: 80}]}\n"),
 	             -EINVAL);
@@ -325,4 +413,33 @@ Test(wh_netpol, rejects_bad_remove_arguments)
 	cr_assert_eq(wh_netpol_set_remove(NULL, "ci", "p"), -EINVAL);
 	cr_assert_eq(wh_netpol_set_remove(s, NULL, "p"), -ENOENT);
 	wh_netpol_set_unref(s);
+}
+
+/* Readers on several threads take and drop references while the owner
+ * drops its own: the set is freed exactly once, after the last reader. */
+
+static void *ref_churn(void *arg)
+{
+	wh_netpol_set *s = arg;
+	for (int i = 0; i < 10000; i++) {
+		wh_netpol_set *r = wh_netpol_set_ref(s);
+		wh_netpol_coverage c;
+		wh_netpol_coverage_for(r, "ci", NULL, &c);
+		cr_assert(c.ingress);
+		wh_netpol_set_unref(r);
+	}
+	wh_netpol_set_unref(s); /* the reference the creator handed this thread */
+	return NULL;
+}
+
+Test(wh_netpol, references_are_thread_safe)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
+	cr_assert_eq(add(s, DENY_ALL("ci", "p")), 0, "%s", err);
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, ref_churn, wh_netpol_set_ref(s)), 0);
+	wh_netpol_set_unref(s);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
 }

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,10 +73,10 @@ static const wh_violation *find(const wh_result *r, const char *check)
 	"[ALL]}}"
 #define GOOD_POD                                                                                   \
 	POD_HEAD                                                                                   \
-	    "  automountServiceAccountToken: false\n"                                              \
-	    "  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n"    \
-	    "  containers:\n  - name: runner\n    securityContext: " GOOD_SC "\n"                  \
-	    "    resources: {limits: {cpu: 500m, memory: 1Gi}}\n"
+	"  automountServiceAccountToken: false\n"                                                  \
+	"  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n"        \
+	"  containers:\n  - name: runner\n    securityContext: " GOOD_SC "\n"                      \
+	"    resources: {limits: {cpu: 500m, memory: 1Gi}}\n"
 
 /* ---------------------------------------------------------------------- */
 /* Fixtures: "# expect: a, b" (or none), "# profile: X", "# warnings: N"   */
@@ -735,90 +736,226 @@ static void expect_einval(const char *text, const char *needle)
 	wh_result_free(&r);
 }
 
-Test(wh_policy_bad, rejects_non_objects)
+Test(wh_policy_bad, rejects_non_objects_1)
 {
 	expect_einval("[1, 2]", "not a Kubernetes object");
+}
+
+Test(wh_policy_bad, rejects_non_objects_2)
+{
 	expect_einval("just a string", "not a Kubernetes object");
+}
+
+Test(wh_policy_bad, rejects_non_objects_3)
+{
 	expect_einval("42", "not a Kubernetes object");
 }
 
-Test(wh_policy_bad, rejects_missing_or_unknown_kind)
+Test(wh_policy_bad, rejects_missing_or_unknown_kind_1)
 {
 	expect_einval("metadata: {name: x}\n", "kind");
+}
+
+Test(wh_policy_bad, rejects_missing_or_unknown_kind_2)
+{
 	expect_einval("kind: 3\n", "kind");
+}
+
+Test(wh_policy_bad, rejects_missing_or_unknown_kind_3)
+{
 	expect_einval("kind: Service\nspec: {}\n", "Service");
+}
+
+Test(wh_policy_bad, rejects_missing_or_unknown_kind_4)
+{
 	expect_einval("kind: List\nitems: []\n", "List");
 }
 
-Test(wh_policy_bad, rejects_bad_spec_and_template)
+Test(wh_policy_bad, rejects_bad_spec_and_template_1)
 {
 	expect_einval("kind: Pod\nspec: x\n", "spec: must be an object");
+}
+
+Test(wh_policy_bad, rejects_bad_spec_and_template_2)
+{
 	expect_einval("kind: Pod\n", "spec");
+}
+
+Test(wh_policy_bad, rejects_bad_spec_and_template_3)
+{
 	expect_einval("kind: Deployment\nspec: {template: x}\n", "spec.template");
+}
+
+Test(wh_policy_bad, rejects_bad_spec_and_template_4)
+{
 	expect_einval("kind: CronJob\nspec: {schedule: x}\n", "spec.jobTemplate");
+}
+
+Test(wh_policy_bad, rejects_bad_spec_and_template_5)
+{
 	expect_einval("kind: Job\nspec: {template: {metadata: {}}}\n", "spec.template.spec");
+}
+
+Test(wh_policy_bad, rejects_bad_spec_and_template_6)
+{
 	expect_einval("kind: PodTemplate\ntemplate: [x]\n", "template");
 }
 
-Test(wh_policy_bad, rejects_containers_of_the_wrong_type)
+Test(wh_policy_bad, rejects_containers_of_the_wrong_type_1)
 {
 	expect_einval("kind: Pod\nspec: {containers: x}\n", "spec.containers: must be a list");
+}
+
+Test(wh_policy_bad, rejects_containers_of_the_wrong_type_2)
+{
 	expect_einval("kind: Pod\nspec: {containers: [x]}\n", "spec.containers[0]");
+}
+
+Test(wh_policy_bad, rejects_containers_of_the_wrong_type_3)
+{
 	expect_einval("kind: Pod\nspec: {initContainers: {name: a}}\n", "spec.initContainers");
+}
+
+Test(wh_policy_bad, rejects_containers_of_the_wrong_type_4)
+{
 	expect_einval("kind: Pod\nspec: {ephemeralContainers: [null]}\n", "ephemeralContainers[0]");
+}
+
+Test(wh_policy_bad, rejects_containers_of_the_wrong_type_5)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: 5}]}\n", "spec.containers[0].name");
 }
 
-Test(wh_policy_bad, rejects_security_context_of_the_wrong_type)
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_1)
 {
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, securityContext: []}]}\n",
 	              "spec.containers[0].securityContext");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_2)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, securityContext: {privileged: "
 	              "'true'}}]}\n",
 	              "privileged: must be a boolean");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_3)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, securityContext: {capabilities: "
 	              "{drop: ALL}}}]}\n",
 	              "capabilities.drop: must be a list");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_4)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, securityContext: {capabilities: "
 	              "{add: [1]}}}]}\n",
 	              "capabilities.add[0]");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_5)
+{
 	expect_einval("kind: Pod\nspec: {securityContext: {runAsUser: '0'}, containers: []}\n",
 	              "runAsUser: must be an integer");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_6)
+{
 	expect_einval("kind: Pod\nspec: {securityContext: {runAsUser: 1.5}, containers: []}\n",
 	              "runAsUser");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_7)
+{
 	expect_einval("kind: Pod\nspec: {securityContext: {seccompProfile: Unconfined}}\n",
 	              "seccompProfile");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_8)
+{
 	expect_einval("kind: Pod\nspec: {securityContext: {sysctls: {name: x}}}\n", "sysctls");
+}
+
+Test(wh_policy_bad, rejects_security_context_of_the_wrong_type_9)
+{
 	expect_einval("kind: Pod\nspec: {hostNetwork: yes}\n", "hostNetwork: must be a boolean");
 }
 
-Test(wh_policy_bad, rejects_bad_volumes_env_and_resources)
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_1)
 {
 	expect_einval("kind: Pod\nspec: {volumes: x}\n", "spec.volumes");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_2)
+{
 	expect_einval("kind: Pod\nspec: {volumes: [{name: a, nfs: server}]}\n", "volumes[0].nfs");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_3)
+{
 	expect_einval("kind: Pod\nspec: {volumes: [{name: a, projected: {sources: x}}]}\n",
 	              "projected.sources");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_4)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, env: {A: b}}]}\n", "env");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_5)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, envFrom: [x]}]}\n", "envFrom[0]");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_6)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, resources: {limits: [1]}}]}\n",
 	              "limits");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_7)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, resources: {limits: {cpu: "
 	              "{}}}}]}\n",
 	              "limits.cpu");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_8)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, ports: [{hostPort: x}]}]}\n",
 	              "hostPort");
+}
+
+Test(wh_policy_bad, rejects_bad_volumes_env_and_resources_9)
+{
 	expect_einval("kind: Pod\nspec: {containers: [{name: a, livenessProbe: {httpGet: {host: "
 	              "[]}}}]}\n",
 	              "livenessProbe.httpGet.host");
 }
 
-Test(wh_policy_bad, rejects_bad_metadata)
+Test(wh_policy_bad, rejects_bad_metadata_1)
 {
 	expect_einval("kind: Pod\nmetadata: x\nspec: {}\n", "metadata");
+}
+
+Test(wh_policy_bad, rejects_bad_metadata_2)
+{
 	expect_einval("kind: Pod\nmetadata: {namespace: [a]}\nspec: {}\n", "metadata.namespace");
+}
+
+Test(wh_policy_bad, rejects_bad_metadata_3)
+{
 	expect_einval("kind: Pod\nmetadata: {labels: {a: 1}}\nspec: {}\n", "metadata.labels.a");
+}
+
+Test(wh_policy_bad, rejects_bad_metadata_4)
+{
 	expect_einval("kind: Pod\nmetadata: {annotations: [a]}\nspec: {}\n",
 	              "metadata.annotations");
+}
+
+Test(wh_policy_bad, rejects_bad_metadata_5)
+{
 	expect_einval("kind: Deployment\nspec: {template: {metadata: {labels: x}, spec: {}}}\n",
 	              "spec.template.metadata.labels");
 }
@@ -882,4 +1019,161 @@ Test(wh_policy_bad, deeply_nested_garbage_does_not_crash)
 		text[n++] = ']';
 	snprintf(text + n, sizeof text - n, "}\n");
 	expect_einval(text, "spec.containers[0]");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reentrancy: the same inputs evaluated from several threads at once     */
+/* ---------------------------------------------------------------------- */
+
+typedef struct thread_job {
+	const cJSON *obj;
+	const wh_netpol_set *np;
+	size_t n_violations, n_warnings;
+	char first[512];
+	int rc;
+} thread_job;
+
+static void *eval_thread(void *arg)
+{
+	thread_job *j = arg;
+	for (int round = 0; round < 200; round++) {
+		wh_result r;
+		wh_result_init(&r);
+		char e[256];
+		j->rc = wh_policy_evaluate(NULL, WH_PROFILE_WORKER, j->obj, NULL, j->np, &r, e,
+		                           sizeof e);
+		j->n_violations = r.n_violations;
+		j->n_warnings = r.n_warnings;
+		snprintf(j->first, sizeof j->first, "%s",
+		         r.n_violations ? r.violations[0].message : "");
+		wh_result_free(&r);
+		if (j->rc)
+			break;
+	}
+	return NULL;
+}
+
+Test(wh_policy, concurrent_evaluations_agree)
+{
+	cJSON *o = yaml(POD_HEAD "  hostPID: true\n  containers:\n  - name: a\n  - name: b\n");
+	wh_netpol_set *np = deny_all("ci");
+	thread_job jobs[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		memset(&jobs[i], 0, sizeof jobs[i]);
+		jobs[i].obj = o;
+		jobs[i].np = np;
+		cr_assert_eq(pthread_create(&t[i], NULL, eval_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(jobs[i].rc, 0);
+		cr_assert_eq(jobs[i].n_violations, jobs[0].n_violations);
+		cr_assert_str_eq(jobs[i].first, jobs[0].first);
+	}
+	cr_assert_gt(jobs[0].n_violations, 10);
+	cr_assert_str_eq(jobs[0].first, "spec.hostPID must not be true [hostNamespaces]");
+	wh_netpol_set_unref(np);
+	cJSON_Delete(o);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Robustness: every node of real workloads replaced by every JSON type   */
+/* ---------------------------------------------------------------------- */
+
+/* The k-th node in preorder (the root is 0), with its parent. */
+static cJSON *nth_node(cJSON *node, cJSON *parent, size_t *k, cJSON **parent_out)
+{
+	if (*k == 0) {
+		*parent_out = parent;
+		return node;
+	}
+	(*k)--;
+	cJSON *child;
+	cJSON_ArrayForEach(child, node)
+	{
+		cJSON *hit = nth_node(child, node, k, parent_out);
+		if (hit)
+			return hit;
+	}
+	return NULL;
+}
+
+static cJSON *replacement(int which)
+{
+	switch (which) {
+	case 0:
+		return cJSON_CreateString("x");
+	case 1:
+		return cJSON_CreateArray();
+	case 2:
+		return cJSON_CreateNumber(1.5);
+	case 3:
+		return cJSON_CreateNull();
+	case 4:
+		return cJSON_CreateObject();
+	default:
+		return cJSON_CreateTrue();
+	}
+}
+
+Test(wh_policy_bad, every_node_of_every_type_never_crashes, .timeout = 120)
+{
+	static const char *const files[] = {
+	    "kind-cronjob-fail.yaml",
+	    "kind-deployment-pass.yaml",
+	    "kind-podtemplate-fail.yaml",
+	    "kind-job-pass.yaml",
+	    "secrets-projected-fail.yaml",
+	    "netpol-allow-all-egress-warn.yaml",
+	    "worker-pod-pass.yaml",
+	    "ephemeral-writable-root-fail.yaml",
+	    "sidecar-without-limits-fail.yaml",
+	    "windows-restricted-pass.yaml",
+	};
+	size_t evaluations = 0, rejected = 0;
+	for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+		char path[256];
+		snprintf(path, sizeof path, "%s/%s", FIXTURES, files[f]);
+		cf_buf buf;
+		cr_assert_eq(cf_read_file(path, CF_MAX_INPUT_FILE_BYTES, &buf, err, sizeof err), 0);
+		cf_yaml_docs d;
+		cr_assert_eq(cf_yaml_parse(buf.data, buf.len, &d, err, sizeof err), 0);
+		cJSON *obj = cJSON_GetArrayItem(d.docs, cJSON_GetArraySize(d.docs) - 1);
+		for (size_t k = 1;; k++) {
+			cJSON *dup = cJSON_Duplicate(obj, 1);
+			size_t kk = k;
+			cJSON *parent = NULL;
+			cJSON *victim = nth_node(dup, NULL, &kk, &parent);
+			cJSON_Delete(dup);
+			if (!victim)
+				break;
+			for (int which = 0; which < 6; which++) {
+				dup = cJSON_Duplicate(obj, 1);
+				kk = k;
+				victim = nth_node(dup, NULL, &kk, &parent);
+				cJSON_ReplaceItemViaPointer(parent, victim, replacement(which));
+				wh_result r;
+				wh_result_init(&r);
+				err[0] = '\0';
+				int rc = wh_policy_evaluate(NULL, WH_PROFILE_WORKER, dup, NULL,
+				                            NULL, &r, err, sizeof err);
+				cr_assert(rc == 0 || rc == -EINVAL, "rc %d", rc);
+				if (rc) {
+					cr_assert_neq(err[0], '\0');
+					rejected++;
+				}
+				evaluations++;
+				wh_result_free(&r);
+				cJSON_Delete(dup);
+			}
+		}
+		cf_yaml_docs_free(&d);
+		cf_buf_free(&buf);
+	}
+	cr_log_info("%zu mutated objects evaluated, %zu rejected as malformed", evaluations,
+	            rejected);
+	cr_assert_gt(evaluations, 1000);
+	cr_assert_gt(rejected, 100, "type errors are caught, not ignored");
 }

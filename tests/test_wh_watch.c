@@ -595,3 +595,92 @@ Test(watch_bad, start_needs_config_and_cache)
 	cr_assert(strstr(err, "no API server URL"), "%s", err);
 	wh_npcache_free(c);
 }
+
+static bool wait_stat(unsigned long *(*field)(wh_watch_stats *), unsigned long want)
+{
+	long end = now_ms() + 10000;
+	while (now_ms() < end) {
+		wh_watch_stats st = stats();
+		if (*field(&st) >= want)
+			return true;
+		usleep(5000);
+	}
+	return false;
+}
+
+static unsigned long *f_lists(wh_watch_stats *s)
+{
+	return &s->lists;
+}
+
+static unsigned long *f_errors(wh_watch_stats *s)
+{
+	return &s->errors;
+}
+
+Test(watch_bad, garbage_event_relists, .init = setup, .fini = teardown)
+{
+	put_policy("ns1", "a", "web", "[\"Ingress\"]");
+	start_watch("tok");
+	cr_assert(wait_count(1));
+	cr_assert(wait_watches(1));
+	fake_apiserver_inject_raw(fs, NP, "{\"type\":\"ADDED\",\"object\":{\"kind\":");
+	cr_assert(wait_stat(f_lists, 2), "an unreadable event means a lost event: relist");
+	cr_assert(strstr(stats().last_error, "not valid JSON"), "%s", stats().last_error);
+	put_policy("ns1", "b", "db", "[\"Ingress\"]");
+	cr_assert(wait_count(2));
+}
+
+Test(watch_bad, unknown_type_and_missing_version_relist, .init = setup, .fini = teardown)
+{
+	start_watch("tok");
+	cr_assert(wait_count(0));
+	cr_assert(wait_watches(1));
+	fake_apiserver_inject_raw(fs, NP, "{\"type\":\"RENAMED\",\"object\":{}}");
+	cr_assert(wait_stat(f_lists, 2));
+	cr_assert(strstr(stats().last_error, "unknown watch event type \"RENAMED\""), "%s",
+	          stats().last_error);
+	cr_assert(wait_watches(2));
+	fake_apiserver_inject_raw(fs, NP,
+	                          "{\"type\":\"ADDED\",\"object\":{\"kind\":\"NetworkPolicy\","
+	                          "\"metadata\":{\"name\":\"x\",\"namespace\":\"n\"},\"spec\":{"
+	                          "\"podSelector\":{}}}}");
+	cr_assert(wait_stat(f_lists, 3));
+	cr_assert(strstr(stats().last_error, "resourceVersion"), "%s", stats().last_error);
+	cr_assert(wait_count(0), "the unversioned policy was not kept");
+}
+
+Test(watch_bad, error_event_other_than_410_reconnects, .init = setup, .fini = teardown)
+{
+	start_watch("tok");
+	cr_assert(wait_count(0));
+	cr_assert(wait_watches(1));
+	fake_apiserver_inject_raw(
+	    fs, NP,
+	    "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":"
+	    "\"v1\",\"status\":\"Failure\",\"message\":\"etcd is sad\","
+	    "\"reason\":\"InternalError\",\"code\":500}}");
+	cr_assert(wait_stat(f_errors, 1));
+	cr_assert(strstr(stats().last_error, "code 500: etcd is sad"), "%s", stats().last_error);
+	cr_assert(wait_watches(2));
+	put_policy("ns1", "a", "web", "[\"Ingress\"]");
+	cr_assert(wait_count(1));
+	cr_assert_eq(stats().lists, 1, "resumed, not relisted");
+	cr_assert_eq(stats().relists, 0);
+}
+
+Test(watch_bad, expired_continue_restarts_the_list, .init = setup, .fini = teardown)
+{
+	for (int i = 0; i < 700; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "p%d", i);
+		put_policy("ns1", name, "x", "[\"Ingress\"]");
+	}
+	fake_apiserver_add_fault(fs, FAKE_FAULT_CONTINUE_EXPIRED);
+	start_watch("tok");
+	cr_assert(wait_count(700), "a complete list, never half of one");
+	wh_watch_stats st = stats();
+	cr_assert_eq(st.errors, 1);
+	cr_assert(strstr(st.last_error, "HTTP 410"), "%s", st.last_error);
+	cr_assert_eq(st.lists, 1);
+}

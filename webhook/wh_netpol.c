@@ -169,13 +169,13 @@ static int policy_from_json(const cJSON *policy, np_policy *p, char *err, size_t
 		snprintf(err, errlen, "NetworkPolicy: metadata.name must be a non-empty string");
 		return -EINVAL;
 	}
-	if (ns && !cJSON_IsNull(ns) &&
-	    (!cJSON_IsString(ns) || !ns->valuestring[0] || strlen(ns->valuestring) > 253)) {
+	if (ns && !cJSON_IsNull(ns) && (!cJSON_IsString(ns) || strlen(ns->valuestring) > 253)) {
 		snprintf(err, errlen, "NetworkPolicy %s: metadata.namespace must be a string",
 		         name->valuestring);
 		return -EINVAL;
 	}
-	const char *nsname = cJSON_IsString(ns) ? ns->valuestring : "default";
+	/* "" is no namespace, like a missing one (as for the pods checked) */
+	const char *nsname = cJSON_IsString(ns) && ns->valuestring[0] ? ns->valuestring : "default";
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(policy, "spec");
 	char sub[200];
 	sub[0] = '\0';

@@ -285,13 +285,14 @@ static void check_limit_value(wh_psa_pod *pod, const wh_psa_container *c, const 
 		                 text);
 		return;
 	}
-	wh_quantity_format(&q, shown, sizeof shown);
 	if (q.nanos <= 0) {
+		wh_quantity_format(&q, shown, sizeof shown);
 		wh_psa_violation(pod, "resourceLimits", c, path, "must be greater than 0 (is %s)",
 		                 shown);
 		return;
 	}
 	if (rule->max && wh_quantity_cmp(&q, rule->max) > 0) {
+		wh_quantity_format(&q, shown, sizeof shown);
 		wh_quantity_format(rule->max, max, sizeof max);
 		wh_psa_violation(pod, "resourceLimits", c, path, "must be at most %s (is %s)", max,
 		                 shown);
@@ -324,10 +325,13 @@ static void check_resource_limits(wh_psa_pod *pod, const wh_policy_config *cfg)
 				continue;
 			const cJSON *v = cJSON_GetObjectItemCaseSensitive(
 			    obj_of(obj_of(c->obj, "resources"), "limits"), rule->resource);
+			bool set = v && !cJSON_IsNull(v);
+			if (!set && (!rule->required || pod_set))
+				continue;
 			pathf(path, sizeof path, "%s.resources.limits.%s", c->path, rule->resource);
-			if (v && !cJSON_IsNull(v))
+			if (set)
 				check_limit_value(pod, c, v, path, rule);
-			else if (rule->required && !pod_set)
+			else
 				wh_psa_violation(pod, "resourceLimits", c, path,
 				                 "must be set (or %s.resources.limits.%s)",
 				                 pod->spec_path, rule->resource);

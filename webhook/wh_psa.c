@@ -247,68 +247,88 @@ static bool type_ok(const cJSON *j, int type)
 	return false;
 }
 
-static int validate_obj(const cJSON *obj, const vfield *fields, int other, const char *path,
+/* Where a value sits, as a chain of parents: rendered into text only when
+ * there is an error to report, so a valid pod costs no formatting. */
+typedef struct vpath {
+	const struct vpath *up;
+	const char *key; /* member name, or NULL for a list element */
+	int idx;
+} vpath;
+
+static size_t vpath_render(const vpath *p, char *buf, size_t len)
+{
+	size_t used = p->up ? vpath_render(p->up, buf, len) : 0;
+	if (used >= len)
+		return used;
+	int n;
+	if (p->key)
+		n = snprintf(buf + used, len - used, "%s%s", p->up ? "." : "", p->key);
+	else
+		n = snprintf(buf + used, len - used, "[%d]", p->idx);
+	return n < 0 ? used : used + (size_t)n;
+}
+
+static int type_error(const vpath *p, const char *key, const char *want, const cJSON *got,
+                      char *err, size_t errlen)
+{
+	char path[512];
+	vpath leaf = {p, key, 0};
+	vpath_render(key ? &leaf : p, path, sizeof path);
+	snprintf(err, errlen, "%s: must be %s, not %s", path, want,
+	         cJSON_IsNull(got) ? "null" : json_type_name(got));
+	return -EINVAL;
+}
+
+static int validate_obj(const cJSON *obj, const vfield *fields, int other, const vpath *path,
                         char *err, size_t errlen);
 
 /* One value against its expected type; null always means "not set". */
-static int validate_value(const cJSON *v, const vfield *f, int type, const char *path, char *err,
+static int validate_value(const cJSON *v, const vfield *f, int type, const vpath *path, char *err,
                           size_t errlen)
 {
 	if (cJSON_IsNull(v))
 		return 0;
-	if (!type_ok(v, type)) {
-		snprintf(err, errlen, "%s: must be %s, not %s", path, want_name(type),
-		         json_type_name(v));
-		return -EINVAL;
-	}
-	char sub[512];
-	int rc = 0;
+	if (!type_ok(v, type))
+		return type_error(path, NULL, want_name(type), v, err, errlen);
 	if (type == T_MAPSTR || type == T_QTYMAP) {
 		const cJSON *kv;
 		cJSON_ArrayForEach(kv, v)
 		{
 			bool ok = cJSON_IsString(kv) || (type == T_QTYMAP && cJSON_IsNumber(kv));
-			if (!ok) {
-				snprintf(err, errlen, "%s.%s: must be a string, not %s", path,
-				         kv->string ? kv->string : "?", json_type_name(kv));
-				return -EINVAL;
-			}
+			if (!ok)
+				return type_error(path, kv->string ? kv->string : "?", "a string",
+				                  kv, err, errlen);
 		}
 	} else if (type == T_OBJ && f && f->sub) {
-		rc = validate_obj(v, f->sub, f->other, path, err, errlen);
+		return validate_obj(v, f->sub, f->other, path, err, errlen);
 	} else if (type == T_ARR && f) {
-		int i = 0;
+		vpath elem = {path, NULL, 0};
 		const cJSON *e;
 		cJSON_ArrayForEach(e, v)
 		{
-			pathf(sub, sizeof sub, "%s[%d]", path, i++);
 			/* list elements may not be null: the API has no null element */
-			if (cJSON_IsNull(e) || !type_ok(e, f->elem)) {
-				snprintf(err, errlen, "%s: must be %s, not %s", sub,
-				         want_name(f->elem),
-				         cJSON_IsNull(e) ? "null" : json_type_name(e));
-				return -EINVAL;
-			}
+			if (cJSON_IsNull(e) || !type_ok(e, f->elem))
+				return type_error(&elem, NULL, want_name(f->elem), e, err, errlen);
 			if (f->elem == T_OBJ && f->sub) {
-				rc = validate_obj(e, f->sub, f->other, sub, err, errlen);
+				int rc = validate_obj(e, f->sub, f->other, &elem, err, errlen);
 				if (rc)
 					return rc;
 			}
+			elem.idx++;
 		}
 	}
-	return rc;
+	return 0;
 }
 
-static int validate_obj(const cJSON *obj, const vfield *fields, int other, const char *path,
+static int validate_obj(const cJSON *obj, const vfield *fields, int other, const vpath *path,
                         char *err, size_t errlen)
 {
-	char sub[512];
 	for (const vfield *f = fields; f->key; f++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f->key);
 		if (!v)
 			continue;
-		pathf(sub, sizeof sub, "%s.%s", path, f->key);
-		int rc = validate_value(v, f, f->type, sub, err, errlen);
+		vpath sub = {path, f->key, 0};
+		int rc = validate_value(v, f, f->type, &sub, err, errlen);
 		if (rc)
 			return rc;
 	}
@@ -321,12 +341,9 @@ static int validate_obj(const cJSON *obj, const vfield *fields, int other, const
 				listed = kv->string && !strcmp(kv->string, f->key);
 			if (listed || cJSON_IsNull(kv))
 				continue;
-			if (!type_ok(kv, other)) {
-				snprintf(err, errlen, "%s.%s: must be %s, not %s", path,
-				         kv->string ? kv->string : "?", want_name(other),
-				         json_type_name(kv));
-				return -EINVAL;
-			}
+			if (!type_ok(kv, other))
+				return type_error(path, kv->string ? kv->string : "?",
+				                  want_name(other), kv, err, errlen);
 		}
 	}
 	return 0;
@@ -388,7 +405,8 @@ int wh_psa_pod_init(wh_psa_pod *pod, const cJSON *spec, const char *spec_path, c
 	else
 		snprintf(pod->meta_path, sizeof pod->meta_path, "metadata");
 
-	int rc = validate_obj(spec, v_spec, 0, pod->spec_path, err, errlen);
+	vpath root = {NULL, pod->spec_path, 0};
+	int rc = validate_obj(spec, v_spec, 0, &root, err, errlen);
 	if (rc)
 		return rc;
 	if (meta && !cJSON_IsNull(meta)) {
@@ -397,7 +415,8 @@ int wh_psa_pod_init(wh_psa_pod *pod, const cJSON *spec, const char *spec_path, c
 			         json_type_name(meta));
 			return -EINVAL;
 		}
-		rc = validate_obj(meta, v_meta, 0, pod->meta_path, err, errlen);
+		vpath mroot = {NULL, pod->meta_path, 0};
+		rc = validate_obj(meta, v_meta, 0, &mroot, err, errlen);
 		if (rc)
 			return rc;
 		pod->meta = meta;
@@ -597,9 +616,7 @@ static void check_capabilities_baseline(wh_psa_pod *pod, const wh_psa_caps *extr
 				pathf(path, sizeof path, "%s.securityContext.capabilities.add[%d]",
 				      c->path, j);
 				wh_psa_violation(pod, "capabilities_baseline", c, path,
-				                 "must not add \"%s\" (baseline allows only the "
-				                 "default runtime capabilities)",
-				                 name);
+				                 "must not add \"%s\"", name);
 			}
 			j++;
 		}
@@ -879,9 +896,7 @@ static void check_restricted_volumes(wh_psa_pod *pod)
 			      kv->string);
 			wh_psa_violation(
 			    pod, "restrictedVolumes", NULL, path,
-			    "must not be used: restricted allows only configMap, csi, "
-			    "downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, "
-			    "projected and secret volumes (volume \"%s\")",
+			    "must not be used (volume \"%s\" has a type restricted does not allow)",
 			    str_of(v, "name") ? str_of(v, "name") : "");
 		}
 		i++;
@@ -910,12 +925,14 @@ static void check_run_as_non_root(wh_psa_pod *pod)
 	}
 	for (size_t i = 0; i < pod->n_ctrs; i++) {
 		const wh_psa_container *c = &pod->ctrs[i];
-		pathf(path, sizeof path, "%s.securityContext.runAsNonRoot", c->path);
 		/* The container's own setting wins; unset inherits the pod's. */
-		if (is_set(c->sc, "runAsNonRoot")) {
-			if (is_false(c->sc, "runAsNonRoot"))
-				wh_psa_violation(pod, "runAsNonRoot", c, path, "must not be false");
-		} else if (!pod_true) {
+		bool own = is_set(c->sc, "runAsNonRoot");
+		if (own ? !is_false(c->sc, "runAsNonRoot") : pod_true)
+			continue;
+		pathf(path, sizeof path, "%s.securityContext.runAsNonRoot", c->path);
+		if (own) {
+			wh_psa_violation(pod, "runAsNonRoot", c, path, "must not be false");
+		} else {
 			wh_psa_violation(pod, "runAsNonRoot", c, path,
 			                 "must be true (here or in %s.securityContext)",
 			                 pod->spec_path);
@@ -965,18 +982,18 @@ static void check_seccomp_restricted(wh_psa_pod *pod)
 	for (size_t i = 0; i < pod->n_ctrs; i++) {
 		const wh_psa_container *c = &pod->ctrs[i];
 		const cJSON *cp = obj_of(c->sc, "seccompProfile");
+		if (cp ? seccomp_type_ok(cp) : pod_ok)
+			continue;
 		pathf(path, sizeof path, "%s.securityContext.seccompProfile.type", c->path);
-		if (cp) {
-			if (!seccomp_type_ok(cp))
-				wh_psa_violation(pod, "seccompProfile_restricted", c, path,
-				                 "must be RuntimeDefault or Localhost, not \"%s\"",
-				                 str_of(cp, "type") ? str_of(cp, "type") : "");
-		} else if (!pod_ok) {
+		if (cp)
+			wh_psa_violation(pod, "seccompProfile_restricted", c, path,
+			                 "must be RuntimeDefault or Localhost, not \"%s\"",
+			                 str_of(cp, "type") ? str_of(cp, "type") : "");
+		else
 			wh_psa_violation(pod, "seccompProfile_restricted", c, path,
 			                 "must be RuntimeDefault or Localhost (here or in "
 			                 "%s.securityContext)",
 			                 pod->spec_path);
-		}
 	}
 }
 

@@ -24,6 +24,7 @@
 
 typedef struct qbig {
 	uint32_t w[QB_LIMBS]; /* little-endian limbs */
+	size_t n;             /* limbs in use: w[n..] are zero, so loops stop early */
 } qbig;
 
 /* Results beyond this many nano-units are -ERANGE: it leaves headroom in
@@ -33,32 +34,36 @@ typedef struct qbig {
 static int qb_mul_add(qbig *b, uint32_t mul, uint32_t add)
 {
 	uint64_t carry = add;
-	for (size_t i = 0; i < QB_LIMBS; i++) {
+	for (size_t i = 0; i < b->n; i++) {
 		uint64_t v = (uint64_t)b->w[i] * mul + carry;
 		b->w[i] = (uint32_t)v;
 		carry = v >> 32;
 	}
-	return carry ? -ERANGE : 0;
+	if (carry) {
+		if (b->n == QB_LIMBS)
+			return -ERANGE;
+		b->w[b->n++] = (uint32_t)carry;
+	}
+	return 0;
 }
 
 /* Divides in place; returns the remainder. */
 static uint32_t qb_div_small(qbig *b, uint32_t d)
 {
 	uint64_t rem = 0;
-	for (size_t i = QB_LIMBS; i-- > 0;) {
+	for (size_t i = b->n; i-- > 0;) {
 		uint64_t cur = (rem << 32) | b->w[i];
 		b->w[i] = (uint32_t)(cur / d);
 		rem = cur % d;
 	}
+	while (b->n && !b->w[b->n - 1])
+		b->n--;
 	return (uint32_t)rem;
 }
 
 static int qb_is_zero(const qbig *b)
 {
-	for (size_t i = 0; i < QB_LIMBS; i++)
-		if (b->w[i])
-			return 0;
-	return 1;
+	return b->n == 0;
 }
 
 /* Suffix -> powers of ten and two. 0, or -EINVAL for an unknown suffix,
@@ -165,9 +170,8 @@ int wh_quantity_parse(const char *text, wh_quantity *out)
 			if (qb_div_small(&b, 10))
 				sticky = 1;
 	}
-	for (size_t i = 4; i < QB_LIMBS; i++)
-		if (b.w[i])
-			return -ERANGE;
+	if (b.n > 4)
+		return -ERANGE;
 	unsigned __int128 u = ((unsigned __int128)b.w[3] << 96) |
 	                      ((unsigned __int128)b.w[2] << 64) |
 	                      ((unsigned __int128)b.w[1] << 32) | b.w[0];

@@ -680,6 +680,14 @@ static void reload(server *sv)
 	size_t n;
 	char *const *files = netpol_files(sv, fresh, &n);
 	wh_netpol_set *set = NULL;
+	if (n && sv->watch) {
+		/* One source at a time: the watch would overwrite the files'
+		 * snapshot at its next event. */
+		cf_log_msg(CF_LOG_WARNING, "serve",
+		           "NetworkPolicy files are ignored while the API watch runs; restart "
+		           "to change the source");
+		n = 0;
+	}
 	if (n) {
 		set = load_netpols(files, n, err, sizeof err);
 		if (!set) {

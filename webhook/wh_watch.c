@@ -130,6 +130,7 @@ struct wh_watch {
 	cf_kube *kube;
 	wh_npcache *cache;
 	unsigned timeout_seconds, backoff_base_ms, backoff_max_ms;
+	bool timeout_random;
 	pthread_t thread;
 	bool thread_started;
 	atomic_int stopping;
@@ -183,25 +184,26 @@ static void name_of(const cJSON *obj, const char **ns, const char **name)
 	const cJSON *n = cJSON_GetObjectItemCaseSensitive(md, "name");
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(md, "namespace");
 	*name = cJSON_IsString(n) ? n->valuestring : NULL;
-	*ns = cJSON_IsString(s) ? s->valuestring : "default";
+	/* As wh_netpol: no namespace, or an empty one, is "default". */
+	*ns = cJSON_IsString(s) && s->valuestring[0] ? s->valuestring : "default";
 }
 
-static int copy_rv(wh_watch *w, const cJSON *obj)
+/* The object's resourceVersion, or NULL when missing or oversized. */
+static const char *rv_of(const cJSON *obj)
 {
 	const cJSON *rv = cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion");
-	if (!cJSON_IsString(rv) || !rv->valuestring[0] || strlen(rv->valuestring) >= sizeof w->rv)
-		return -EPROTO;
-	snprintf(w->rv, sizeof w->rv, "%s", rv->valuestring);
-	return 0;
+	if (!cJSON_IsString(rv) || !rv->valuestring[0] ||
+	    strlen(rv->valuestring) >= CF_KUBE_MAX_RESOURCE_VERSION_BYTES)
+		return NULL;
+	return rv->valuestring;
 }
 
 /* Adds a policy to `set`; a policy the engine refuses is logged and left
  * out, and a previous version of it is removed. */
-static int add_policy(wh_netpol_set *set, cJSON *obj)
+static int add_policy(wh_netpol_set *set, const cJSON *obj)
 {
 	char err[512] = "";
-	ensure_kind(obj);
 	int rc = wh_netpol_set_add(set, obj, err, sizeof err);
 	if (rc == -ENOMEM)
 		return rc;
@@ -215,6 +217,8 @@ static int add_policy(wh_netpol_set *set, cJSON *obj)
 	}
 	return 0;
 }
+
+static int apply_event(wh_watch *w, const char *type, bool is_del, const cJSON *object);
 
 static int on_event(void *ud, const char *type, const cJSON *object)
 {
@@ -237,17 +241,26 @@ static int on_event(void *ud, const char *type, const cJSON *object)
 		         type);
 		return w->event_rc = WATCH_RELIST;
 	}
-	if (copy_rv(w, object)) {
+	const char *rv = rv_of(object);
+	if (!rv) {
 		snprintf(w->event_err, sizeof w->event_err,
 		         "%s event without a usable metadata.resourceVersion", type);
 		return w->event_rc = WATCH_RELIST;
 	}
+	int rc = is_bookmark ? 0 : apply_event(w, type, is_del, object);
+	if (rc)
+		return rc;
+	/* Only an applied event moves the resume point. */
+	snprintf(w->rv, sizeof w->rv, "%s", rv);
 	w->got_event = true;
 	pthread_mutex_lock(&w->lock);
 	w->stats.events++;
 	pthread_mutex_unlock(&w->lock);
-	if (is_bookmark)
-		return 0;
+	return 0;
+}
+
+static int apply_event(wh_watch *w, const char *type, bool is_del, const cJSON *object)
+{
 	const char *ns, *name;
 	name_of(object, &ns, &name);
 	if (!name) {
@@ -263,9 +276,13 @@ static int on_event(void *ud, const char *type, const cJSON *object)
 		wh_netpol_set_remove(w->pending, ns, name);
 		return 0;
 	}
+	/* Watch objects carry kind already; only a copy may be amended. */
+	if (cJSON_GetObjectItemCaseSensitive(object, "kind"))
+		return add_policy(w->pending, object);
 	cJSON *copy = cJSON_Duplicate(object, 1);
 	if (!copy)
 		return -ENOMEM;
+	ensure_kind(copy);
 	int rc = add_policy(w->pending, copy);
 	cJSON_Delete(copy);
 	return rc;
@@ -359,7 +376,10 @@ static int do_list(wh_watch *w, char *err, size_t errlen)
 		cJSON *it;
 		cJSON_ArrayForEach(it, items)
 		{
-			if (cJSON_IsObject(it) && (rc = add_policy(set, it)))
+			if (!cJSON_IsObject(it))
+				continue;
+			ensure_kind(it);
+			if ((rc = add_policy(set, it)))
 				break;
 		}
 		snprintf(cont, sizeof cont, "%s", cJSON_IsString(c) ? c->valuestring : "");
@@ -391,8 +411,13 @@ static int do_watch(wh_watch *w, char *err, size_t errlen)
 {
 	cf_buf path;
 	cf_buf_init(&path, 0);
+	/* As client-go: a random length in [t, 2t] by default, so that many
+	 * replicas do not all reconnect at once. */
+	unsigned timeout = w->timeout_seconds;
+	if (w->timeout_random) /* uniform in [t, 2t]: the jitter helper does that */
+		timeout = (unsigned)cf_kube_backoff_ms(1, timeout, 2ull * timeout, &w->rng);
 	int rc = cf_buf_appendf(&path, "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%u",
-	                        WH_WATCH_NETPOL_PATH, w->timeout_seconds);
+	                        WH_WATCH_NETPOL_PATH, timeout);
 	if (!rc)
 		rc = cf_buf_append_str(&path, "&resourceVersion=");
 	if (!rc)
@@ -416,8 +441,8 @@ static int do_watch(wh_watch *w, char *err, size_t errlen)
 	w->stats.watches++;
 	pthread_mutex_unlock(&w->lock);
 	long status = 0;
-	rc = cf_kube_stream(w->kube, path.data, w->timeout_seconds + STREAM_SLACK_SECONDS, on_bytes,
-	                    s, &status, err, errlen);
+	rc = cf_kube_stream(w->kube, path.data, timeout + STREAM_SLACK_SECONDS, on_bytes, s,
+	                    &status, err, errlen);
 	if (w->pending) { /* a failed event left a half-applied batch */
 		wh_netpol_set_unref(w->pending);
 		w->pending = NULL;
@@ -531,6 +556,7 @@ wh_watch *wh_watch_start(const wh_watch_options *opt, char *err, size_t errlen)
 	pthread_condattr_destroy(&ca);
 	w->cache = opt->cache;
 	w->timeout_seconds = opt->timeout_seconds ? opt->timeout_seconds : 300;
+	w->timeout_random = !opt->timeout_seconds;
 	w->backoff_base_ms = opt->backoff_base_ms ? opt->backoff_base_ms : 250;
 	w->backoff_max_ms = opt->backoff_max_ms ? opt->backoff_max_ms : 30000;
 	struct timespec ts;

@@ -78,7 +78,7 @@ size_t wh_watch_parser_pending(const wh_watch_parser *p);
 typedef struct wh_watch_options {
 	const cf_kube_config *kube; /* copied */
 	wh_npcache *cache;          /* borrowed */
-	unsigned timeout_seconds;   /* watch timeoutSeconds; 0: 300 */
+	unsigned timeout_seconds;   /* watch timeoutSeconds; 0: random in [300, 600] */
 	unsigned backoff_base_ms;   /* 0: 250 */
 	unsigned backoff_max_ms;    /* 0: 30000 */
 } wh_watch_options;

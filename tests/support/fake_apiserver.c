@@ -411,7 +411,7 @@ static enum MHD_Result do_list(fake_apiserver *fs, struct MHD_Connection *c, con
 			pthread_mutex_unlock(&fs->lock);
 			return send_status(c, 400, "BadRequest", "invalid continue token");
 		}
-		if (list_rv < fs->compacted_rv) {
+		if (list_rv < fs->compacted_rv || take_fault(fs, FAKE_FAULT_CONTINUE_EXPIRED)) {
 			pthread_mutex_unlock(&fs->lock);
 			return send_status(c, 410, "Expired",
 			                   "The provided continue parameter is too old to display "
@@ -521,12 +521,16 @@ static ssize_t watch_read(void *cls, uint64_t pos, char *buf, size_t max)
 		while (w->next < fs->n_events && !got) {
 			fevent *e = &fs->events[w->next++];
 			bool bookmark = !strcmp(e->type, "BOOKMARK");
+			bool raw = !strcmp(e->type, "RAW");
 			if (strcmp(e->collection, w->collection) ||
-			    (w->ns[0] && !bookmark && strcmp(e->ns, w->ns)))
+			    (w->ns[0] && !bookmark && !raw && strcmp(e->ns, w->ns)))
 				continue;
 			if (bookmark && !w->bookmarks)
 				continue;
-			append_event(w, e->type, e->object_json);
+			if (!strcmp(e->type, "RAW"))
+				cf_buf_appendf(&w->pend, "%s\n", e->object_json);
+			else
+				append_event(w, e->type, e->object_json);
 			fs->stats.watch_events_sent++;
 			got = true;
 		}
@@ -824,6 +828,14 @@ static enum MHD_Result do_write(fake_apiserver *fs, struct MHD_Connection *c, co
 	char msg[512];
 	const char *resource = resource_of(collection);
 	cJSON *in = NULL;
+	if (!strcmp(method, "PATCH")) {
+		const char *pct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+		if (!pct || (strncmp(pct, "application/merge-patch+json", 28) != 0 &&
+		             strncmp(pct, "application/json-patch+json", 27) != 0))
+			return send_status(
+			    c, 415, "UnsupportedMediaType",
+			    "the fake API server applies merge and JSON patches only");
+	}
 	if (strcmp(method, "DELETE") != 0) {
 		in = body->len ? cJSON_ParseWithLength(body->data, body->len) : NULL;
 		const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
@@ -1134,6 +1146,20 @@ void fake_apiserver_bookmark(fake_apiserver *fs, const char *collection)
 {
 	pthread_mutex_lock(&fs->lock);
 	record_event(fs, collection, "", "BOOKMARK", NULL);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+void fake_apiserver_inject_raw(fake_apiserver *fs, const char *collection, const char *line)
+{
+	pthread_mutex_lock(&fs->lock);
+	if (record_event(fs, collection, "", "RAW", NULL) == 0) {
+		fevent *e = &fs->events[fs->n_events - 1];
+		char *copy = strdup(line);
+		if (copy) {
+			free(e->object_json);
+			e->object_json = copy;
+		}
+	}
 	pthread_mutex_unlock(&fs->lock);
 }
 

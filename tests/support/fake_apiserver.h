@@ -47,12 +47,13 @@
 typedef struct fake_apiserver fake_apiserver;
 
 typedef enum fake_fault {
-	FAKE_FAULT_WATCH_CUT = 1,   /* next watch: cut the connection halfway through an event */
-	FAKE_FAULT_WATCH_SLOW,      /* next watch: events in pieces of 1-3 bytes */
-	FAKE_FAULT_WATCH_GONE_HTTP, /* next watch: HTTP 410 Status */
-	FAKE_FAULT_WATCH_EXPIRED,   /* next watch: 200, then an ERROR event with code 410 */
-	FAKE_FAULT_LIST_500,        /* next list: HTTP 500 */
-	FAKE_FAULT_UPDATE_CONFLICT, /* next PUT/PATCH: 409 Conflict */
+	FAKE_FAULT_WATCH_CUT = 1,    /* next watch: cut the connection halfway through an event */
+	FAKE_FAULT_WATCH_SLOW,       /* next watch: events in pieces of 1-3 bytes */
+	FAKE_FAULT_WATCH_GONE_HTTP,  /* next watch: HTTP 410 Status */
+	FAKE_FAULT_WATCH_EXPIRED,    /* next watch: 200, then an ERROR event with code 410 */
+	FAKE_FAULT_LIST_500,         /* next list: HTTP 500 */
+	FAKE_FAULT_UPDATE_CONFLICT,  /* next PUT/PATCH: 409 Conflict */
+	FAKE_FAULT_CONTINUE_EXPIRED, /* next list page with `continue`: 410 Expired */
 } fake_fault;
 
 typedef struct fake_apiserver_stats {
@@ -87,6 +88,10 @@ long fake_apiserver_delete(fake_apiserver *fs, const char *collection, const cha
                            const char *name);
 /* Records a BOOKMARK at the current resourceVersion for `collection`. */
 void fake_apiserver_bookmark(fake_apiserver *fs, const char *collection);
+/* Records a raw line (without its newline) that open and future watches
+ * of `collection` deliver verbatim as their next event: garbage, unknown
+ * types, ERROR events with other codes. No resourceVersion is used up. */
+void fake_apiserver_inject_raw(fake_apiserver *fs, const char *collection, const char *line);
 /* Forgets the event history: a watch from an older resourceVersion gets 410. */
 void fake_apiserver_compact(fake_apiserver *fs);
 /* Ends every open watch stream cleanly (as timeoutSeconds would). */

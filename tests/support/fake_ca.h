@@ -4,6 +4,12 @@
  * by the CA (ECDSA P-256, valid for a day), as PEM in memory and as files
  * in a fresh temporary directory.
  *
+ * ts_pki.h (the server's tests) issues server certificates to files; this
+ * one also issues a client certificate (clientAuth, for kubeconfig
+ * client-certificate tests), keeps every PEM in memory (kubeconfig *-data
+ * fields, libmicrohttpd's in-memory options) and adds an unrelated second
+ * CA for verification-failure tests.
+ *
  * Thread-safety: create/destroy from one thread; the result is read-only.
  * Ownership: fake_ca_destroy frees the strings and removes the directory
  * with every file in it.
