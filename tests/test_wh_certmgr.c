@@ -432,6 +432,51 @@ Test(certmgr, update_conflict_is_adopted, .init = setup, .fini = teardown)
 	replica_free(&r);
 }
 
+Test(certmgr, webhook_configuration_conflict_is_retried, .init = setup, .fini = teardown)
+{
+	replica r;
+	replica_new(&r, 0, 0, 0);
+	/* The POST of the Secret does not consume it; the caBundle PATCH does. */
+	fake_apiserver_add_fault(fs, FAKE_FAULT_UPDATE_CONFLICT);
+	cr_assert_eq(wh_certmgr_sync(r.m, err, sizeof err), 0, "%s", err);
+	wh_certmgr_stats st;
+	wh_certmgr_stats_get(r.m, &st);
+	cr_assert_eq(st.conflicts, 1);
+	cr_assert_eq(st.vwc_patches, 1);
+	cr_assert(served_in_bundle(r.store));
+	replica_free(&r);
+}
+
+Test(certmgr, reset_cabundle_is_written_again, .init = setup, .fini = teardown)
+{
+	replica r;
+	replica_new(&r, 0, 0, 0);
+	cr_assert_eq(wh_certmgr_sync(r.m, err, sizeof err), 0, "%s", err);
+	/* An upgrade that templates the configuration without caBundle. */
+	char *text = fake_apiserver_get(fs, VWCS, "", "guard-vwc");
+	cJSON *o = cJSON_Parse(text);
+	free(text);
+	cJSON *hooks = cJSON_GetObjectItemCaseSensitive(o, "webhooks");
+	cJSON *cc = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(hooks, 1), "clientConfig");
+	cJSON_DeleteItemFromObjectCaseSensitive(cc, "caBundle");
+	char *json = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	cr_assert_gt(fake_apiserver_put(fs, VWCS, json), 0);
+	free(json);
+	char *gone = vwc_bundle(1);
+	cr_assert_null(gone);
+	cr_assert_eq(wh_certmgr_sync(r.m, err, sizeof err), 0, "%s", err);
+	char *back = vwc_bundle(1), *cab = secret_value("ca.crt");
+	cr_assert_str_eq(back, cab);
+	wh_certmgr_stats st;
+	wh_certmgr_stats_get(r.m, &st);
+	cr_assert_eq(st.vwc_patches, 2);
+	cr_assert_eq(st.secret_writes, 1);
+	free(back);
+	free(cab);
+	replica_free(&r);
+}
+
 Test(certmgr, thread_serves_and_stops, .init = setup, .fini = teardown)
 {
 	replica r;
