@@ -279,10 +279,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				return send_error(l, conn, r, MHD_HTTP_METHOD_NOT_ALLOWED,
 				                  "method not allowed: use POST", "POST", false);
 			long long cl = content_length(conn);
-			if (cl >= 0 && (unsigned long long)cl > srv->max_body)
-				return send_error(l, conn, r, MHD_HTTP_CONTENT_TOO_LARGE,
-				                  "request body too large", NULL, true);
 			cf_buf_init(&r->body, srv->max_body);
+			if (cl >= 0 && (unsigned long long)cl > srv->max_body) {
+				/* Decided now. A client waiting for "100 Continue" (or one
+				 * announcing more than we would ever drain) gets the 413
+				 * before sending its body. Any other client is already
+				 * sending: its body is drained and discarded first, so
+				 * the 413 is not lost to a reset from closing a socket
+				 * with unread data. */
+				const char *expect = MHD_lookup_connection_value(
+				    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+				if (expect || (unsigned long long)cl > CF_MAX_HTTP_DISCARD_BYTES)
+					return send_error(l, conn, r, MHD_HTTP_CONTENT_TOO_LARGE,
+					                  "request body too large", NULL, true);
+				r->too_big = true;
+			}
 			return MHD_YES;
 		}
 		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
