@@ -64,6 +64,11 @@
 /* TLS certificate and key files, and certificates in one chain. */
 #define CF_MAX_TLS_FILE_BYTES  (1024u * 1024u)
 #define CF_MAX_TLS_CHAIN_CERTS 16u
+/* Self-managed TLS: the Secret's values are untrusted (anyone with update
+ * on it could have written them): CAs in ca.crt (two during a rollover),
+ * and bytes of one decoded PEM value. */
+#define CF_MAX_TLS_BUNDLE_CERTS 8u
+#define CF_MAX_TLS_SECRET_PEM_BYTES (64u * 1024u)
 
 /* Metrics: label sets per family (label values can come from requests),
  * histogram buckets, and a label value's length (longer ones are cut). */
