@@ -268,6 +268,31 @@ Test(certmgr, first_start_creates_everything, .init = setup, .fini = teardown)
 	replica_free(&r);
 }
 
+/* Namespace and Service names may be 63 characters each: the CA's name
+ * must still fit a certificate's 64-character CommonName. */
+Test(certmgr, long_namespace_and_service_names_fit_the_ca_name, .init = setup, .fini = teardown)
+{
+	static const char ns[] = "a-namespace-name-that-is-sixty-three-characters-long-0123456789";
+	static const char svc[] = "a-service-name-that-is-also-sixty-three-characters-long-0123456";
+	cr_assert_eq(strlen(ns), 63);
+	cr_assert_eq(strlen(svc), 63);
+	wh_tls_store *store = wh_tls_store_new_memory();
+	wh_certmgr_options o = {.kube = &kc,
+	                        .secret_namespace = ns,
+	                        .secret_name = "guard-tls",
+	                        .webhook_config = "guard-vwc",
+	                        .service = svc,
+	                        .interval_s = 1,
+	                        .tls = store};
+	wh_certmgr *m = wh_certmgr_new(&o, err, sizeof err);
+	cr_assert_not_null(m, "%s", err);
+	cr_assert_eq(wh_certmgr_sync(m, err, sizeof err), 0, "%s", err);
+	cr_assert(wh_certmgr_ready(m));
+	cr_assert(wh_tls_store_has_cred(store));
+	wh_certmgr_free(m);
+	wh_tls_store_free(store);
+}
+
 Test(certmgr, second_replica_adopts_the_secret, .init = setup, .fini = teardown)
 {
 	replica a, b;

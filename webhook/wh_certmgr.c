@@ -345,10 +345,16 @@ static int issue_leaf(wh_certmgr *m, const char *ca_crt, const char *ca_key, int
 	return 0;
 }
 
+/* RFC 5280 caps a CommonName at 64 characters (OpenSSL refuses more). The
+ * time comes first so successive CAs always differ; the namespace/service
+ * names, there only for people reading the bundle, are cut to fit. */
+#define CA_COMMON_NAME_MAX 64
+
 static int new_ca(wh_certmgr *m, int64_t now, wh_pki_pair *out, char *err, size_t errlen)
 {
-	char cn[600];
-	snprintf(cn, sizeof cn, "codeframe-guard CA %s/%s %" PRId64, m->ns, m->svc, now);
+	char full[600], cn[CA_COMMON_NAME_MAX + 1];
+	snprintf(full, sizeof full, "codeframe-guard CA %" PRId64 " %s/%s", now, m->ns, m->svc);
+	snprintf(cn, sizeof cn, "%.*s", CA_COMMON_NAME_MAX, full);
 	return wh_pki_make_ca(cn, m->kt, now, m->ca_s, out, err, errlen);
 }
 
