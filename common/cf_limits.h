@@ -30,6 +30,28 @@
 /* Log lines: a single field value is truncated past this. */
 #define CF_LOG_MAX_FIELD_BYTES 4096u
 
+/* Node agent: what is read from a target process at each exec. The kernel
+ * caps one argument at 32 pages (MAX_ARG_STRLEN) and argv+envp at a quarter
+ * of the stack limit (at most 6 MiB); these bounds sit above what a normal
+ * exec can carry so only a hostile or broken caller reaches them, and a
+ * command that does is reported as truncated (a finding), never as allowed
+ * on a partial view. */
+#define CF_AGENT_MAX_ARGC 131072u
+#define CF_AGENT_MAX_ARGV_BYTES (8u * 1024u * 1024u)
+#define CF_AGENT_MAX_PATH_BYTES 4096u
+/* Ancestry: ppid links walked per exec, and pids remembered per tree. */
+#define CF_AGENT_MAX_ANCESTRY_DEPTH 256u
+#define CF_AGENT_MAX_TRACKED_PIDS 65536u
+/* Events waiting for the writer thread; more are dropped (and counted). */
+#define CF_AGENT_EVENT_QUEUE_LEN 8192u
+/* Shell scanner: nesting of quotes/substitutions, here-documents pending on
+ * one line, and a here-document delimiter's length. */
+#define CF_AGENT_MAX_SHELL_DEPTH 64u
+#define CF_AGENT_MAX_HEREDOCS 16u
+#define CF_AGENT_MAX_HEREDOC_DELIM 256u
+/* Command policy files: entries per list, findings kept per decision. */
+#define CF_AGENT_MAX_POLICY_ENTRIES 4096u
+#define CF_AGENT_MAX_FINDINGS 16u
 /* Node agent: a runtime's seccomp handoff (OCI container process state JSON
  * plus SCM_RIGHTS). Pod annotations ride along (Kubernetes caps them at
  * 256 KiB), so 1 MiB leaves room; a handoff that is not complete within the

@@ -1,0 +1,69 @@
+/*
+ * na_procmem.h - reads what a process is trying to exec, from its memory.
+ *
+ * Purpose: a seccomp notification carries only pointers. This module copies
+ * the path and argv of an execve/execveat out of the target's address space
+ * (process_vm_readv), reads its cwd (/proc/PID/cwd), resolves the path the
+ * way the kernel will (relative to cwd, or to the dirfd for execveat, the
+ * fd itself for AT_EMPTY_PATH), and only then checks that the notification
+ * is still valid (ID_VALID): if the target died and its pid was reused
+ * between receive and read, what was read belongs to someone else and is
+ * discarded (-ENOENT). Everything read is bounded by cf_limits.h
+ * (CF_AGENT_MAX_ARGC, CF_AGENT_MAX_ARGV_BYTES, CF_AGENT_MAX_PATH_BYTES); an
+ * argv past the bounds is returned truncated with `truncated` set.
+ *
+ * Honest limit: the copy is a snapshot. Another thread of the target can
+ * rewrite the strings after the read and before the kernel reads them
+ * (seccomp_unotify(2)); a deny is sound, CONTINUE is not a guarantee.
+ *
+ * It also reads /proc/PID/stat (ppid, start time) for ancestry tracking.
+ *
+ * Thread-safety: no shared state; concurrent calls on different targets
+ * are fine. Ownership: na_exec_info owns its strings; na_exec_info_free.
+ */
+#ifndef NA_PROCMEM_H
+#define NA_PROCMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "na_notify.h"
+
+typedef struct na_exec_info {
+	na_syscall_kind kind;
+	pid_t pid;
+	char *path;            /* the path argument as passed (may be relative, "") */
+	char *cwd;             /* the target's cwd as the target sees it */
+	char *resolved;        /* path the kernel will open, absolute in the target's
+	                        * view (lexical: `.`/`..` kept, symlinks not followed) */
+	char exe_base[256];    /* basename of the executed path */
+	char target_base[256]; /* basename after following symlinks inside the
+	                        * target's root; "" when it cannot be resolved */
+	char **argv;           /* argc strings, then NULL */
+	size_t argc;
+	size_t argv_bytes; /* sum of strlen(argv[i]) + 1 */
+	bool truncated;    /* a bound was hit; argv is a prefix */
+} na_exec_info;
+
+/* Reads the exec described by `req` (kind from na_notify_syscall_kind).
+ * notify_fd is used for the ID_VALID check after reading. 0 and *out;
+ * -ENOENT: the target is gone or the notification no longer valid (skip);
+ * -EFAULT: a pointer could not be read (the kernel would fail the exec with
+ * EFAULT too; deny); -EPROTONOSUPPORT: not an exec of the native arch;
+ * -ENOMEM. `err` says what failed. */
+int na_procmem_read_exec(const na_notify_req *req, int notify_fd, na_exec_info *out, char *err,
+                         size_t errlen);
+void na_exec_info_free(na_exec_info *e);
+
+/* /proc/PID/stat: parent pid and start time (clock ticks since boot). 0,
+ * -ENOENT (no such process), -EINVAL (unparsable). */
+int na_procmem_stat(pid_t pid, pid_t *ppid, uint64_t *starttime);
+
+/* For `check-command`: fills exe_base/target_base for argv[0] the way an
+ * execvp of it would resolve (PATH search when it has no '/'). */
+void na_procmem_resolve_local(const char *argv0, char *exe_base, size_t exe_len, char *target_base,
+                              size_t target_len);
+
+#endif
