@@ -1,4 +1,4 @@
-/* na_identity.c - see na_identity.h. */
+/* na_container_identity.c - see na_container_identity.h. */
 #include "na_identity.h"
 
 #include <errno.h>
@@ -83,8 +83,8 @@ static int get_pid(const cJSON *obj, const char *key, const char *where, pid_t *
 	return 0;
 }
 
-static int apply_map(const cJSON *ann, const struct ann_map *m, na_identity *id, char *err,
-                     size_t errlen)
+static int apply_map(const cJSON *ann, const struct ann_map *m, na_container_identity *id,
+                     char *err, size_t errlen)
 {
 	int rc;
 	if ((rc = opt_string(ann, m->namespace_, id->namespace_, sizeof id->namespace_, err,
@@ -105,7 +105,7 @@ static int apply_map(const cJSON *ann, const struct ann_map *m, na_identity *id,
 }
 
 /* project/user ids from a flat annotation object. */
-static int apply_project(const cJSON *ann, na_identity *id, char *err, size_t errlen)
+static int apply_project(const cJSON *ann, na_container_identity *id, char *err, size_t errlen)
 {
 	int rc;
 	if (!id->project_id[0] && (rc = opt_string(ann, ANN_PROJECT, id->project_id,
@@ -117,7 +117,7 @@ static int apply_project(const cJSON *ann, na_identity *id, char *err, size_t er
 	return 0;
 }
 
-static int parse_annotations(const cJSON *ann, na_identity *id, char *err, size_t errlen)
+static int parse_annotations(const cJSON *ann, na_container_identity *id, char *err, size_t errlen)
 {
 	int rc;
 	const cJSON *item;
@@ -170,7 +170,7 @@ static int parse_annotations(const cJSON *ann, na_identity *id, char *err, size_
 	return 0;
 }
 
-static int parse_fds(const cJSON *root, na_identity *id, char *err, size_t errlen)
+static int parse_fds(const cJSON *root, na_container_identity *id, char *err, size_t errlen)
 {
 	const cJSON *fds = cJSON_GetObjectItemCaseSensitive(root, "fds"), *f;
 	int i = 0;
@@ -198,7 +198,8 @@ static int parse_fds(const cJSON *root, na_identity *id, char *err, size_t errle
 	return 0;
 }
 
-int na_identity_parse(const char *json, size_t len, na_identity *out, char *err, size_t errlen)
+int na_identity_parse(const char *json, size_t len, na_container_identity *out, char *err,
+                      size_t errlen)
 {
 	cJSON *root = NULL;
 	int rc = -EINVAL;
@@ -295,7 +296,7 @@ static void env_field(char *dst, size_t cap, const char *env, size_t len, const 
 	dst[vlen] = '\0';
 }
 
-void na_identity_apply_environ(na_identity *id, const char *env, size_t len)
+void na_identity_apply_environ(na_container_identity *id, const char *env, size_t len)
 {
 	if (!env)
 		return;

@@ -18,7 +18,7 @@
  * na_identity_apply_environ), and whether the fd belongs to the container's
  * init process or to a `runc exec` session (top-level pid != state pid).
  *
- * Pure: no I/O. Thread-safety: no shared state. Ownership: na_identity is a
+ * Pure: no I/O. Thread-safety: no shared state. Ownership: na_container_identity is a
  * plain value owned by the caller.
  */
 #ifndef NA_IDENTITY_H
@@ -35,7 +35,7 @@ typedef enum na_runtime_kind {
 	NA_RUNTIME_CRIO,       /* io.kubernetes.pod.* */
 } na_runtime_kind;
 
-typedef struct na_identity {
+typedef struct na_container_identity {
 	char container_id[CF_IDENTITY_MAX_FIELD]; /* state.id (runtime's id) */
 	char namespace_[CF_IDENTITY_MAX_FIELD];
 	char pod[CF_IDENTITY_MAX_FIELD];
@@ -53,20 +53,21 @@ typedef struct na_identity {
 	int seccomp_fd_index;         /* index of "seccompFd" in the SCM_RIGHTS fds */
 	int project_from_annotations; /* 1 when project_id/user_id came from
 	                               * annotations (environment not needed) */
-} na_identity;
+} na_container_identity;
 
 /* Parses the handoff JSON (len bytes, need not be NUL-terminated). 0 on
  * success. -EINVAL for malformed input (not JSON, missing/ill-typed state,
  * id or pid, no "seccompFd" in fds), -E2BIG for a field over
  * CF_IDENTITY_MAX_FIELD or input over CF_HANDOFF_MAX_BYTES, -ENOMEM; `err`
  * says which field. On error `out` is zeroed. */
-int na_identity_parse(const char *json, size_t len, na_identity *out, char *err, size_t errlen);
+int na_identity_parse(const char *json, size_t len, na_container_identity *out, char *err,
+                      size_t errlen);
 
 /* Fills project_id/user_id that are still empty from a NUL-separated
  * environment block (the bytes of /proc/PID/environ): CODEFRAME_PROJECT_ID,
  * CODEFRAME_USER_ID. Values over the field limit are ignored (left empty),
  * never truncated into a different id. */
-void na_identity_apply_environ(na_identity *id, const char *env, size_t len);
+void na_identity_apply_environ(na_container_identity *id, const char *env, size_t len);
 
 const char *na_runtime_kind_name(na_runtime_kind kind);
 

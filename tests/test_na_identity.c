@@ -1,4 +1,4 @@
-/* Tests for na_identity: container identity from runtime handoff JSON. */
+/* Tests for na_container_identity: container identity from runtime handoff JSON. */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -34,14 +34,14 @@ static const char crio_state[] =
     "\"io.kubernetes.cri-o.Annotations\":\"{\\\"codeframe.io/project-id\\\":\\\"p-42\\\","
     "\\\"codeframe.io/user-id\\\":\\\"u-7\\\"}\"}}}";
 
-static int parse(const char *json, na_identity *id, char *err, size_t errlen)
+static int parse(const char *json, na_container_identity *id, char *err, size_t errlen)
 {
 	return na_identity_parse(json, strlen(json), id, err, errlen);
 }
 
-Test(na_identity, containerd_annotations)
+Test(na_container_identity, containerd_annotations)
 {
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	cr_assert_eq(parse(containerd_state, &id, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(id.runtime, NA_RUNTIME_CONTAINERD);
@@ -61,9 +61,9 @@ Test(na_identity, containerd_annotations)
 	cr_assert_str_eq(na_runtime_kind_name(id.runtime), "containerd");
 }
 
-Test(na_identity, crio_annotations_with_pod_annotations)
+Test(na_container_identity, crio_annotations_with_pod_annotations)
 {
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	cr_assert_eq(parse(crio_state, &id, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(id.runtime, NA_RUNTIME_CRIO);
@@ -77,27 +77,27 @@ Test(na_identity, crio_annotations_with_pod_annotations)
 	cr_assert_str_eq(na_runtime_kind_name(id.runtime), "cri-o");
 }
 
-Test(na_identity, direct_project_annotations_win)
+Test(na_container_identity, direct_project_annotations_win)
 {
 	const char *j = "{\"fds\":[\"seccompFd\"],\"pid\":5,\"state\":{\"id\":\"x\",\"pid\":5,"
 	                "\"annotations\":{\"codeframe.io/project-id\":\"direct\","
 	                "\"io.kubernetes.cri-o.Annotations\":\"{\\\"codeframe.io/project-id\\\":"
 	                "\\\"inner\\\",\\\"codeframe.io/user-id\\\":\\\"u1\\\"}\"}}}";
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	cr_assert_eq(parse(j, &id, err, sizeof err), 0, "%s", err);
 	cr_assert_str_eq(id.project_id, "direct");
 	cr_assert_str_eq(id.user_id, "u1");
 }
 
-Test(na_identity, runc_exec_session)
+Test(na_container_identity, runc_exec_session)
 {
 	/* runc exec: the top-level pid is the new process, state.pid the init. */
 	const char *j = "{\"ociVersion\":\"1.0.2-dev\",\"fds\":[\"seccompFd\"],\"pid\":9001,"
 	                "\"metadata\":\"codeframe-guard/worker/v1\",\"state\":{\"ociVersion\":"
 	                "\"1.0.2-dev\",\"id\":\"cf-test\",\"status\":\"running\",\"pid\":8000,"
 	                "\"bundle\":\"/tmp/b\"}}";
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	cr_assert_eq(parse(j, &id, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(id.is_exec, 1);
@@ -109,11 +109,11 @@ Test(na_identity, runc_exec_session)
 	cr_assert_str_eq(id.namespace_, "");
 }
 
-Test(na_identity, fds_order_and_missing_fds)
+Test(na_container_identity, fds_order_and_missing_fds)
 {
 	const char *j = "{\"fds\":[\"other\",\"seccompFd\"],\"pid\":3,"
 	                "\"state\":{\"id\":\"a\",\"pid\":3}}";
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	cr_assert_eq(parse(j, &id, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(id.seccomp_fd_index, 1);
@@ -124,9 +124,9 @@ Test(na_identity, fds_order_and_missing_fds)
 	cr_assert_eq(id.is_exec, 0);
 }
 
-Test(na_identity, environ_fills_missing_ids)
+Test(na_container_identity, environ_fills_missing_ids)
 {
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	cr_assert_eq(parse(containerd_state, &id, err, sizeof err), 0);
 	static const char env[] = "PATH=/bin\0CODEFRAME_PROJECT_ID=proj-1\0"
@@ -136,9 +136,9 @@ Test(na_identity, environ_fills_missing_ids)
 	cr_assert_str_eq(id.user_id, "user-9");
 }
 
-Test(na_identity, environ_does_not_override_annotations)
+Test(na_container_identity, environ_does_not_override_annotations)
 {
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	cr_assert_eq(parse(crio_state, &id, err, sizeof err), 0);
 	static const char env[] = "CODEFRAME_PROJECT_ID=other\0CODEFRAME_USER_ID=other";
@@ -149,9 +149,9 @@ Test(na_identity, environ_does_not_override_annotations)
 
 /* Negative cases. */
 
-Test(na_identity, environ_hostile)
+Test(na_container_identity, environ_hostile)
 {
-	na_identity id;
+	na_container_identity id;
 	memset(&id, 0, sizeof id);
 	/* No terminating NUL, empty names, '=' only, a prefix match. */
 	static const char env[] = {'=', '\0', 'C', 'O', 'D', 'E', '\0', 'C', 'O', 'D', 'E', 'F',
@@ -170,9 +170,9 @@ Test(na_identity, environ_hostile)
 	free(big);
 }
 
-Test(na_identity, not_json)
+Test(na_container_identity, not_json)
 {
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	cr_assert_eq(parse("{\"state\":", &id, err, sizeof err), -EINVAL);
 	cr_assert_not_null(strstr(err, "JSON"));
@@ -187,18 +187,18 @@ Test(na_identity, not_json)
 	cr_assert_eq(na_identity_parse(nl, sizeof nl - 1, &id, err, sizeof err), 0, "%s", err);
 }
 
-Test(na_identity, missing_state)
+Test(na_container_identity, missing_state)
 {
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	cr_assert_eq(parse("{\"pid\":1}", &id, err, sizeof err), -EINVAL);
 	cr_assert_not_null(strstr(err, "state"));
 	cr_assert_eq(parse("{\"state\":\"x\"}", &id, err, sizeof err), -EINVAL);
 }
 
-Test(na_identity, bad_id)
+Test(na_container_identity, bad_id)
 {
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	cr_assert_eq(parse("{\"state\":{\"pid\":1}}", &id, err, sizeof err), -EINVAL);
 	cr_assert_eq(parse("{\"state\":{\"id\":\"\",\"pid\":1}}", &id, err, sizeof err), -EINVAL);
@@ -206,7 +206,7 @@ Test(na_identity, bad_id)
 	cr_assert_not_null(strstr(err, "state.id"));
 }
 
-Test(na_identity, bad_pids)
+Test(na_container_identity, bad_pids)
 {
 	static const char *const bad[] = {
 	    "{\"state\":{\"id\":\"a\"}}",
@@ -218,7 +218,7 @@ Test(na_identity, bad_pids)
 	    "{\"pid\":\"x\",\"state\":{\"id\":\"a\",\"pid\":3}}",
 	    "{\"pid\":0,\"state\":{\"id\":\"a\",\"pid\":3}}",
 	};
-	na_identity id;
+	na_container_identity id;
 	char err[256];
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		err[0] = '\0';
@@ -228,9 +228,9 @@ Test(na_identity, bad_pids)
 	}
 }
 
-Test(na_identity, bad_fds)
+Test(na_container_identity, bad_fds)
 {
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	cr_assert_eq(parse("{\"fds\":\"seccompFd\",\"state\":{\"id\":\"a\",\"pid\":3}}", &id, err,
 	                   sizeof err),
@@ -242,9 +242,9 @@ Test(na_identity, bad_fds)
 	    -EINVAL);
 }
 
-Test(na_identity, bad_annotations)
+Test(na_container_identity, bad_annotations)
 {
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	cr_assert_eq(
 	    parse("{\"state\":{\"id\":\"a\",\"pid\":3,\"annotations\":[]}}", &id, err, sizeof err),
@@ -261,9 +261,9 @@ Test(na_identity, bad_annotations)
 	    -EINVAL);
 }
 
-Test(na_identity, overlong_fields)
+Test(na_container_identity, overlong_fields)
 {
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	size_t n = CF_IDENTITY_MAX_FIELD + 10;
 	char *name = malloc(n + 1);
@@ -282,9 +282,9 @@ Test(na_identity, overlong_fields)
 	free(name);
 }
 
-Test(na_identity, oversized_handoff)
+Test(na_container_identity, oversized_handoff)
 {
-	na_identity id;
+	na_container_identity id;
 	char err[256] = "";
 	size_t n = CF_HANDOFF_MAX_BYTES + 1;
 	char *big = malloc(n);
