@@ -71,4 +71,10 @@
 #define CF_METRICS_MAX_REQUEST_BYTES 8192u
 #define CF_METRICS_IO_TIMEOUT_MS 2000
 
+/* Metrics: label sets per family (label values can come from requests),
+ * histogram buckets, and a label value's length (longer ones are cut). */
+#define CF_METRICS_MAX_SERIES 1024u
+#define CF_METRICS_MAX_BUCKETS 64u
+#define CF_METRICS_MAX_LABEL_VALUE_BYTES 256u
+
 #endif
