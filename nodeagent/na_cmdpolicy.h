@@ -51,7 +51,8 @@ typedef struct na_policy {
 	bool has_allowed;
 	char **allowed;
 	size_t n_allowed;
-	unsigned allowed_ops; /* NA_SH_BIT set; without any file saying, none */
+	bool ops_set;         /* some file named the allowed shell operators */
+	unsigned allowed_ops; /* NA_SH_BIT set; none when no file says */
 	char **blocked;       /* blocked_patterns (union) */
 	size_t n_blocked;
 	char **approval; /* require_approval globs (union) */
