@@ -10,7 +10,11 @@
  * (it exec'd before, e.g. `sh -c` exec'ing its last command in place);
  * otherwise the first ancestor with a record, found by walking ppid links in
  * /proc/PID/stat (up to CF_AGENT_MAX_ANCESTRY_DEPTH, stopping at the tree's
- * root): allowed when that ancestor's `self || inherited`. Start times are
+ * root): allowed when that ancestor's `self || inherited`. `self` counts
+ * only once the exec really happened: the record keeps the image's stack
+ * start from before the exec, and an ancestor whose stack start is
+ * unchanged never replaced its image (the exec failed, e.g. a PATH search
+ * miss), so a failed exec of an allowed name confers nothing. Start times are
  * compared on every hit so a reused pid never inherits a dead process's
  * record. A process reparented to init (its parent exited) loses its
  * ancestry: that fails closed. Records of exited processes are swept when
@@ -33,12 +37,13 @@
 #include <sys/types.h>
 
 #include "na_cmdpolicy.h"
+#include "na_procmem.h"
 
 typedef struct na_ancestry na_ancestry;
 
 /* How ppid/start time are read: na_procmem_stat by default; tests inject a
  * fake process table. Returns 0 or -errno like na_procmem_stat. */
-typedef int (*na_stat_fn)(void *ctx, pid_t pid, pid_t *ppid, uint64_t *starttime);
+typedef int (*na_stat_fn)(void *ctx, pid_t pid, na_proc_stat *out);
 
 /* root: the tree's top pid (walks stop there; 0 = walk to pid 1). NULL on
  * allocation failure. stat_fn NULL -> /proc. */

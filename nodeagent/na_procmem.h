@@ -57,9 +57,17 @@ int na_procmem_read_exec(const na_notify_req *req, int notify_fd, na_exec_info *
                          size_t errlen);
 void na_exec_info_free(na_exec_info *e);
 
-/* /proc/PID/stat: parent pid and start time (clock ticks since boot). 0,
- * -ENOENT (no such process), -EINVAL (unparsable). */
-int na_procmem_stat(pid_t pid, pid_t *ppid, uint64_t *starttime);
+/* What ancestry tracking needs from /proc/PID/stat. */
+typedef struct na_proc_stat {
+	pid_t ppid;
+	uint64_t start;      /* start time, clock ticks since boot (pid reuse) */
+	uint64_t startstack; /* stack start of the current image: changes when
+	                      * an exec succeeds (new address space), so a
+	                      * failed exec is told from a successful one */
+} na_proc_stat;
+
+/* 0, -ENOENT (no such process), -EINVAL (unparsable). */
+int na_procmem_stat(pid_t pid, na_proc_stat *out);
 
 /* For `check-command`: fills exe_base/target_base for argv[0] the way an
  * execvp of it would resolve (PATH search when it has no '/'). */
