@@ -123,14 +123,15 @@ static int apply(na_config *c, const cf_yaml_docs *d, const cJSON *root, const c
 			if ((rc = want_string(d, v, name, err, errlen)) < 0)
 				return rc;
 			if (strcmp(k, "metricsListen") != 0 && strcmp(k, "approvalGroup") != 0 &&
-			    strcmp(k, "nodeName") != 0 && v->valuestring[0] == '\0') {
+			    strcmp(k, "nodeName") != 0 && strcmp(k, "profileDir") != 0 &&
+			    v->valuestring[0] == '\0') {
 				snprintf(err, errlen, "%s:%u: \"%s\" must not be empty", name, line,
 				         k);
 				return -EINVAL;
 			}
 			if ((strcmp(k, "socket") == 0 || strcmp(k, "stateDir") == 0 ||
 			     strcmp(k, "profileDir") == 0) &&
-			    v->valuestring[0] != '/') {
+			    v->valuestring[0] && v->valuestring[0] != '/') {
 				snprintf(err, errlen, "%s:%u: \"%s\" must be an absolute path",
 				         name, line, k);
 				return -EINVAL;

@@ -7,7 +7,7 @@
  *   policies: [/etc/codeframe-guard/policy.yml]
  *   metricsListen: 0.0.0.0:9090        ("" turns metrics off)
  *   logLevel: info                     (debug, info, warning, error)
- *   profileDir: /var/lib/kubelet/seccomp
+ *   profileDir: /var/lib/kubelet/seccomp   ("" = do not install the profile)
  *   approvalGroup: ""                  ("" = root only)
  *   approvalTimeoutSeconds: 60
  *   nodeName: ""                       ("" = $NODE_NAME)

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,42 @@ static int collect_fds(struct msghdr *msg, na_handoff *h)
 	return rc;
 }
 
+/* Tracks whether the bytes seen so far form one complete JSON object:
+ * runc 1.1 sends the state in one message but keeps its end of the
+ * connection open while the container runs, so EOF cannot be the only end
+ * marker. Strings (with escapes) are skipped so braces inside them do not
+ * count. */
+struct json_scan {
+	int depth;
+	bool started, in_string, escape, complete;
+};
+
+static void json_scan_feed(struct json_scan *js, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n && !js->complete; i++) {
+		char ch = p[i];
+		if (js->in_string) {
+			if (js->escape)
+				js->escape = false;
+			else if (ch == '\\')
+				js->escape = true;
+			else if (ch == '"')
+				js->in_string = false;
+			continue;
+		}
+		if (ch == '"') {
+			js->in_string = true;
+		} else if (ch == '{' || ch == '[') {
+			js->depth++;
+			js->started = true;
+		} else if (ch == '}' || ch == ']') {
+			js->depth--;
+			if (js->started && js->depth <= 0)
+				js->complete = true;
+		}
+	}
+}
+
 int na_handoff_recv(int conn, uid_t required_uid, int timeout_ms, na_handoff *out, char *err,
                     size_t errlen)
 {
@@ -239,7 +276,8 @@ int na_handoff_recv(int conn, uid_t required_uid, int timeout_ms, na_handoff *ou
 		goto fail;
 	}
 	long long deadline = now_ms() + timeout_ms;
-	for (;;) {
+	struct json_scan js = {0};
+	while (!(js.complete && out->n_fds > 0)) {
 		char data[16384];
 		union {
 			char buf[CMSG_SPACE(sizeof(int) * CF_HANDOFF_MAX_FDS)];
@@ -292,6 +330,7 @@ int na_handoff_recv(int conn, uid_t required_uid, int timeout_ms, na_handoff *ou
 			snprintf(err, errlen, "handoff larger than %u bytes", CF_HANDOFF_MAX_BYTES);
 			goto fail;
 		}
+		json_scan_feed(&js, data, (size_t)n);
 	}
 	if (out->n_fds == 0) {
 		rc = -EPROTO;

@@ -14,7 +14,9 @@
  * - each connection's peer credentials (SO_PEERCRED) must be uid 0: only a
  *   root runtime can give the agent a container to police (anything else
  *   could feed it fds and fake identities);
- * - the handoff is read to EOF within CF_HANDOFF_TIMEOUT_MS, at most
+ * - the handoff is read until EOF or until one complete JSON object and
+ *   its fds have arrived (runc 1.1 keeps its end open while the container
+ *   runs), within CF_HANDOFF_TIMEOUT_MS, at most
  *   CF_HANDOFF_MAX_BYTES of JSON and CF_HANDOFF_MAX_FDS fds; anything past a
  *   bound, or a truncated control message, rejects the handoff and closes
  *   every fd it carried.

@@ -792,17 +792,39 @@ static void watch_policies(run_state *r)
 	}
 }
 
+/* True when an event names one of the policy files or a ConfigMap's
+ * "..data" symlink (kubelet swaps it to update every file at once); other
+ * files in the same directories do not trigger a reload. */
 static bool drain_inotify(run_state *r)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool any = false;
+	bool relevant = false;
 	for (;;) {
 		ssize_t n = read(r->inofd, buf, sizeof buf);
 		if (n <= 0)
 			break;
-		any = true;
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *e = (struct inotify_event *)(void *)p;
+			p += sizeof *e + e->len;
+			if (e->mask & IN_Q_OVERFLOW) {
+				relevant = true;
+				continue;
+			}
+			if (!e->len)
+				continue;
+			if (strcmp(e->name, "..data") == 0) {
+				relevant = true;
+				continue;
+			}
+			for (size_t i = 0; i < r->cfg.n_policies; i++) {
+				const char *base = strrchr(r->cfg.policies[i], '/');
+				base = base ? base + 1 : r->cfg.policies[i];
+				if (strcmp(base, e->name) == 0)
+					relevant = true;
+			}
+		}
 	}
-	return any;
+	return relevant;
 }
 
 /* ---- main ---- */

@@ -61,6 +61,8 @@ Test(na_config, empty_file_keeps_defaults)
 	char err[256] = "";
 	cr_assert_eq(na_config_init(&c), 0);
 	cr_assert_eq(load(&c, "# nothing\n", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(load(&c, "profileDir: \"\"\n", err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(c.profile_dir, "");
 	cr_assert_str_eq(c.socket, "/run/codeframe-guard/agent.sock");
 	na_config_free(&c);
 }
@@ -113,6 +115,7 @@ Test(na_config, bad_paths_and_listen)
 {
 	expect_error("socket: relative.sock\n", "absolute");
 	expect_error("stateDir: \"\"\n", "must not be empty");
+	expect_error("profileDir: var/lib\n", "absolute");
 	expect_error("metricsListen: 9090\n", "must be a string");
 	expect_error("metricsListen: \"nohost\"\n", "ADDR:PORT");
 	expect_error("metricsListen: \"1.2.3.4:0\"\n", "port");

@@ -397,3 +397,49 @@ Test(na_listener, handoff_free_is_safe_twice)
 	na_handoff_free(NULL);
 	cr_assert_eq(na_fd_is_seccomp_notify(-1), -ENOENT);
 }
+
+/* runc 1.1 keeps its end open while the container runs: a complete JSON
+ * object plus its fd ends the handoff without EOF. */
+Test(na_listener, complete_object_without_eof)
+{
+	char err[256] = "";
+	int sv[2], p[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	static const char tricky[] =
+	    "{\"fds\":[\"seccompFd\"],\"pid\":1,\"state\":{\"id\":\"a}\\\"}\","
+	    "\"pid\":1,\"annotations\":{\"k\":\"{{[\"}}}";
+	send_with_fds(sv[1], tricky, 20, &p[0], 1);
+	send_with_fds(sv[1], tricky + 20, sizeof tricky - 1 - 20, NULL, 0);
+	na_handoff h;
+	cr_assert_eq(na_handoff_recv(sv[0], (uid_t)-1, 2000, &h, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(h.json, tricky);
+	na_handoff_free(&h);
+	close(sv[0]);
+	close(sv[1]);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* A complete object whose fd never comes is still a timeout, and an
+ * incomplete object is never taken for a complete one. */
+Test(na_listener, incomplete_object_times_out)
+{
+	char err[256] = "";
+	int sv[2], p[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	send_with_fds(sv[1], "{\"a\":\"}\"", 8, &p[0], 1);
+	na_handoff h;
+	cr_assert_eq(na_handoff_recv(sv[0], (uid_t)-1, 100, &h, err, sizeof err), -ETIMEDOUT);
+	send_with_fds(sv[1], "}", 1, NULL, 0);
+	close(sv[0]);
+	close(sv[1]);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	send_with_fds(sv[1], state, sizeof state - 1, NULL, 0);
+	cr_assert_eq(na_handoff_recv(sv[0], (uid_t)-1, 100, &h, err, sizeof err), -ETIMEDOUT);
+	close(sv[0]);
+	close(sv[1]);
+	close(p[0]);
+	close(p[1]);
+}
