@@ -179,7 +179,13 @@ static int metrics_init(metrics_set *m, char *err, size_t errlen)
 	                       "Policy reloads, by result (ok, error).", result, 1, err, errlen);
 	if (!m->reloads)
 		return -EINVAL;
+	/* Series that must exist from the start (a dashboard's rate() needs
+	 * the zero). */
 	cf_metric_set(m->notify_fds, NULL, 0);
+	cf_metric_add(m->dropped, NULL, 0);
+	static const char *const decisions[] = {"allow", "deny", "gone"};
+	for (size_t i = 0; i < sizeof decisions / sizeof decisions[0]; i++)
+		cf_metric_add(m->notifications, &decisions[i], 0);
 	return 0;
 }
 
@@ -342,6 +348,13 @@ static void handle(container *c, req_item *it)
 		 * like the container's entrypoint. */
 		if (c->id.is_exec)
 			ctx.first_exec = false;
+		/* The entrypoint stays the entrypoint until it has been answered:
+		 * runc init is a Go program whose runtime signals its threads
+		 * (SIGURG preemption), which cancels the pending notification
+		 * and restarts the execve with a new id; ancestry alone would
+		 * see that retry as a second exec. */
+		else if (!c->entry_answered && req->pid == c->id.init_pid)
+			ctx.first_exec = true;
 		na_cmd cmd = {.exe_base = info.exe_base,
 		              .target_base = info.target_base,
 		              .argv = info.argv,
@@ -783,8 +796,7 @@ static void watch_policies(run_state *r)
 		 * replace files (rename, symlink swap) rather than write them. */
 		const char *dir = dirname(copy);
 		if (inotify_add_watch(r->inofd, dir,
-		                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
-		                          IN_ATTRIB) < 0)
+		                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE) < 0)
 			cf_log_msg(CF_LOG_WARNING, COMPONENT,
 			           "cannot watch %s for policy changes (%s); SIGHUP still reloads",
 			           dir, strerror(errno));
@@ -997,6 +1009,15 @@ int na_run_main(int argc, char **argv)
 	pthread_rwlock_init(&r.policy_lock, NULL);
 	pthread_mutex_init(&r.list_mu, NULL);
 	pthread_cond_init(&r.list_cv, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	/* Blocked before any thread starts (the event writer is one), so every
+	 * thread inherits the mask and only the signalfd sees these signals. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	if (na_config_init(&r.cfg) < 0) {
 		fprintf(stderr, "codeframe-agent run: out of memory\n");
 		return 1;
@@ -1043,15 +1064,6 @@ int na_run_main(int argc, char **argv)
 	r.events = na_events_new(STDOUT_FILENO, r.cfg.log_level, 0, err, sizeof err);
 	if (!r.events)
 		goto fail;
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	/* Blocked before any thread starts, so every thread inherits the mask
-	 * and only the signalfd sees these signals. */
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	r.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	r.inofd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	r.stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
