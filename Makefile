@@ -100,3 +100,13 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Flat manifests/*.yaml rendered from charts/codeframe-guard (default values);
+# tests/test_chart.sh fails when they are out of date.
+manifests:
+	scripts/render-manifests.sh manifests
+
+# Container images with docker or podman; fails (exit 1) when no engine is
+# reachable, so a pipeline never mistakes "nothing built" for success.
+images:
+	scripts/images.sh

@@ -147,8 +147,9 @@ int cf_read_file(const char *path, size_t limit, cf_buf *out, char *err, size_t 
 			}
 			if (S_ISREG(st.st_mode) && limit && (size_t)st.st_size > limit) {
 				close(fd);
-				snprintf(err, errlen, "%s: file is %lld bytes, over the limit of %zu",
-					 path, (long long)st.st_size, limit);
+				snprintf(err, errlen,
+				         "%s: file is %lld bytes, over the limit of %zu", path,
+				         (long long)st.st_size, limit);
 				return -E2BIG;
 			}
 		}

@@ -14,21 +14,27 @@
 #define CF_MAX_INPUT_FILE_BYTES (16u * 1024u * 1024u)
 /* YAML/JSON structure: nesting depth, total nodes (after alias expansion),
  * anchors per document, and a single scalar's length. */
-#define CF_YAML_MAX_DEPTH 128
-#define CF_YAML_MAX_NODES 1000000u
-#define CF_YAML_MAX_ANCHORS 4096u
+#define CF_YAML_MAX_DEPTH        128
+#define CF_YAML_MAX_NODES        1000000u
+#define CF_YAML_MAX_ANCHORS      4096u
 #define CF_YAML_MAX_SCALAR_BYTES (4u * 1024u * 1024u)
-#define CF_YAML_MAX_DOCUMENTS 10000u
+#define CF_YAML_MAX_DOCUMENTS    10000u
 
 /* Admission: body size the webhook accepts (the API server caps objects at
  * 3 MiB in etcd; a review carries object + oldObject). */
 #define CF_MAX_ADMISSION_BODY_BYTES (3u * 1024u * 1024u)
 /* Warnings returned to kubectl: each and all together (API server limits). */
-#define CF_MAX_WARNING_CHARS 120u
+#define CF_MAX_WARNING_CHARS        120u
 #define CF_MAX_WARNINGS_TOTAL_BYTES 4096u
 
 /* Log lines: a single field value is truncated past this. */
 #define CF_LOG_MAX_FIELD_BYTES 4096u
+
+/* Policy engine (webhook/wh_quantity, wh_policy): a resource quantity's text
+ * (the API server's own grammar has no limit, but no real quantity is near
+ * this), and the exponent range a quantity may use before it is -ERANGE. */
+#define CF_QUANTITY_MAX_CHARS    128u
+#define CF_QUANTITY_MAX_EXPONENT 64
 
 /* Node agent: what is read from a target process at each exec. The kernel
  * caps one argument at 32 pages (MAX_ARG_STRLEN) and argv+envp at a quarter

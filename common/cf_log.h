@@ -45,6 +45,6 @@ void cf_log_write_line(const char *line);
 void cf_log_emit(cf_log_level level, cJSON *obj);
 /* {"time","level","component","msg"} from a printf-style message. */
 void cf_log_msg(cf_log_level level, const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -53,7 +53,7 @@ typedef struct builder {
 } builder;
 
 __attribute__((format(printf, 4, 5))) static int fail(builder *b, int rc, unsigned line,
-							const char *fmt, ...)
+                                                      const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -102,13 +102,13 @@ static int count_node(builder *b, size_t n, unsigned line)
 {
 	if (n > CF_YAML_MAX_NODES || b->nodes > CF_YAML_MAX_NODES - n)
 		return fail(b, -E2BIG, line, "document has more than %u nodes (alias bomb?)",
-			    CF_YAML_MAX_NODES);
+		            CF_YAML_MAX_NODES);
 	b->nodes += n;
 	return 0;
 }
 
 static int add_anchor(builder *b, const unsigned char *name, cJSON *node, size_t subtree,
-		      size_t *index, unsigned line)
+                      size_t *index, unsigned line)
 {
 	if (b->n_anchors >= CF_YAML_MAX_ANCHORS)
 		return fail(b, -E2BIG, line, "more than %u anchors", CF_YAML_MAX_ANCHORS);
@@ -116,11 +116,10 @@ static int add_anchor(builder *b, const unsigned char *name, cJSON *node, size_t
 	if (!a)
 		return -ENOMEM;
 	b->anchors = a;
-	char *copy = strdup((const char *)name);
-	if (!copy)
-		return -ENOMEM;
 	/* A later anchor of the same name shadows the earlier one (YAML 1.2). */
-	a[b->n_anchors] = (anchor){copy, node, subtree};
+	a[b->n_anchors] = (anchor){strdup((const char *)name), node, subtree};
+	if (!a[b->n_anchors].name)
+		return -ENOMEM;
 	if (index)
 		*index = b->n_anchors;
 	b->n_anchors++;
@@ -200,7 +199,8 @@ static cJSON *resolve_plain(const char *s)
 	if ((!strncmp(s, "0x", 2) && all_chars(s + 2, "0123456789abcdefABCDEF")) ||
 	    (!strncmp(s, "0o", 2) && all_chars(s + 2, "01234567")))
 		return number_node((double)strtoull(s + 2, NULL, s[1] == 'x' ? 16 : 8), s);
-	if (all_chars(body, "0123456789.eE+-") && ((*body >= '0' && *body <= '9') || *body == '.')) {
+	if (all_chars(body, "0123456789.eE+-") &&
+	    ((*body >= '0' && *body <= '9') || *body == '.')) {
 		char *end;
 		double v = strtod(s, &end);
 		if (*end == '\0' && end != s)
@@ -213,7 +213,8 @@ static int on_scalar(builder *b, yaml_event_t *ev, unsigned line)
 {
 	const char *text = (const char *)ev->data.scalar.value;
 	if (ev->data.scalar.length > CF_YAML_MAX_SCALAR_BYTES)
-		return fail(b, -E2BIG, line, "scalar is longer than %u bytes", CF_YAML_MAX_SCALAR_BYTES);
+		return fail(b, -E2BIG, line, "scalar is longer than %u bytes",
+		            CF_YAML_MAX_SCALAR_BYTES);
 	if (strlen(text) != ev->data.scalar.length)
 		return fail(b, -EINVAL, line, "scalar contains a NUL byte");
 	int rc = count_node(b, 1, line);
@@ -251,7 +252,7 @@ static int on_alias(builder *b, yaml_event_t *ev, unsigned line)
 	if (awaiting_key(b)) {
 		if (!cJSON_IsString(a->node))
 			return fail(b, -EINVAL, line, "alias \"*%s\" used as a key is not a string",
-				    name);
+			            name);
 		return set_key(b, a->node->valuestring, line);
 	}
 	cJSON *copy = cJSON_Duplicate(a->node, 1);
@@ -275,10 +276,10 @@ static int on_collection_start(builder *b, yaml_event_t *ev, bool is_map, unsign
 	if ((rc = attach(b, node, line)))
 		return rc;
 	frame *f = &b->stack[b->depth++];
-	*f = (frame){.node = node, .is_map = is_map, .anchor = SIZE_MAX,
-		     .nodes_at_start = b->nodes - 1};
+	*f = (frame){
+	    .node = node, .is_map = is_map, .anchor = SIZE_MAX, .nodes_at_start = b->nodes - 1};
 	const yaml_char_t *name =
-		is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
+	    is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
 	if (name)
 		return add_anchor(b, name, node, 0, &f->anchor, line);
 	return 0;
@@ -364,9 +365,9 @@ int cf_yaml_parse(const char *data, size_t len, cf_yaml_docs *out, char *err, si
 		yaml_event_t ev;
 		if (!yaml_parser_parse(&parser, &ev)) {
 			snprintf(err, errlen, "line %zu: %s%s%s",
-				 (size_t)parser.problem_mark.line + 1,
-				 parser.problem ? parser.problem : "invalid YAML",
-				 parser.context ? " " : "", parser.context ? parser.context : "");
+			         (size_t)parser.problem_mark.line + 1,
+			         parser.problem ? parser.problem : "invalid YAML",
+			         parser.context ? " " : "", parser.context ? parser.context : "");
 			rc = -EINVAL;
 			goto fail;
 		}
@@ -413,7 +414,6 @@ unsigned cf_yaml_line(const cf_yaml_docs *d, const cJSON *node)
 	if (!d || !d->lines || !d->lines->n || !node)
 		return 0;
 	line_entry key = {node, 0};
-	const line_entry *e =
-		bsearch(&key, d->lines->v, d->lines->n, sizeof key, compare_entries);
+	const line_entry *e = bsearch(&key, d->lines->v, d->lines->n, sizeof key, compare_entries);
 	return e ? e->line : 0;
 }

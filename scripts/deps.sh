@@ -9,8 +9,11 @@ PACKAGES=(
 	openssl curl ca-certificates
 	runc crun busybox-static
 	wrk nginx-light valgrind clang-format cppcheck
-	unzip npm
+	unzip python3 python3-yaml
 )
+# npm (for the Helm binary in scripts/helm.sh) often comes with a Node.js
+# that was not installed from Debian; only ask apt for it when it is absent.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 missing=()
 for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

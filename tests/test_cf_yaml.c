@@ -38,15 +38,15 @@ Test(cf_yaml, multi_document_stream_skips_empty_documents)
 	cr_assert_eq(parse("---\n# only a comment\n---\nkind: Pod\n---\n---\nkind: Job\n", &d), 0);
 	cr_assert_eq(cJSON_GetArraySize(d.docs), 2);
 	cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(d.docs, 1), "kind")->valuestring,
-			 "Job");
+	                 "Job");
 	cf_yaml_docs_free(&d);
 }
 
 Test(cf_yaml, json_input_parses)
 {
 	cf_yaml_docs d;
-	cr_assert_eq(parse("{\"kind\": \"Pod\", \"spec\": {\"containers\": [{\"name\": \"a\"}]}}", &d),
-		     0);
+	cr_assert_eq(
+	    parse("{\"kind\": \"Pod\", \"spec\": {\"containers\": [{\"name\": \"a\"}]}}", &d), 0);
 	cJSON *o = cJSON_GetArrayItem(d.docs, 0);
 	cr_assert_str_eq(cJSON_GetObjectItem(o, "kind")->valuestring, "Pod");
 	cf_yaml_docs_free(&d);
@@ -92,12 +92,12 @@ Test(cf_yaml, rejects_merge_keys)
 Test(cf_yaml, rejects_alias_bomb)
 {
 	const char *bomb = "a: &a [x,x,x,x,x,x,x,x,x,x]\n"
-			   "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
-			   "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-			   "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
-			   "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
-			   "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
-			   "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n";
+	                   "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+	                   "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+	                   "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+	                   "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+	                   "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+	                   "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n";
 	cf_yaml_docs d;
 	cr_assert_eq(parse(bomb, &d), -E2BIG);
 	cr_assert(strstr(err, "alias bomb"), "%s", err);

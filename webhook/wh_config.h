@@ -30,14 +30,14 @@ int wh_mode_parse(const char *name, wh_mode *out);
 const char *wh_mode_name(wh_mode m);
 
 typedef struct wh_server_config {
-	char listen[128];        /* "ADDR:PORT", default "0.0.0.0:8443" */
-	char tls_cert[4096];     /* PEM file; empty = none */
+	char listen[128];    /* "ADDR:PORT", default "0.0.0.0:8443" */
+	char tls_cert[4096]; /* PEM file; empty = none */
 	char tls_key[4096];
-	char probe_listen[128];  /* plain-HTTP /healthz /readyz /metrics; empty = off */
-	unsigned threads;        /* default 4 */
+	char probe_listen[128];      /* plain-HTTP /healthz /readyz /metrics; empty = off */
+	unsigned threads;            /* default 4 */
 	unsigned connection_limit;   /* default 1024 */
 	unsigned connection_timeout; /* seconds, default 10 */
-	char tls_secret[512];    /* self-managed TLS: NAMESPACE/NAME (issue 5) */
+	char tls_secret[512];        /* self-managed TLS: NAMESPACE/NAME (issue 5) */
 	char webhook_config[254];
 	char service[254];
 	char kubeconfig[4096];
@@ -66,7 +66,7 @@ wh_config *wh_config_new_default(void);
 /* Parses YAML text (`name` is used in messages). NULL with `err` set on
  * any error: "config.yaml: line 7: unknown key \"modee\"". */
 wh_config *wh_config_parse(const char *text, size_t len, const char *name, char *err,
-			   size_t errlen);
+                           size_t errlen);
 /* Reads and parses a file (bounded by CF_MAX_INPUT_FILE_BYTES). */
 wh_config *wh_config_load(const char *path, char *err, size_t errlen);
 wh_config *wh_config_ref(wh_config *cfg);

@@ -1,5 +1,7 @@
 /*
  * wh_main.c - `codeframe-webhook` entry point: dispatches subcommands.
+ * Each subcommand is a main-like function in wh_cli.h taking the arguments
+ * after the program name; adding one is one row in `commands`.
  * Thread-safety: runs on the main thread only. Ownership: n/a.
  */
 #include <stdio.h>
@@ -7,13 +9,25 @@
 
 #include "wh_cli.h"
 
+static const struct command {
+	const char *name;
+	int (*main)(int argc, char **argv);
+	const char *usage;
+} commands[] = {
+    {"check", wh_check_main,
+     "  check [--profile baseline|restricted|worker] [--config FILE] [-o text|json] PATH...\n"
+     "        check manifests offline (exit 0 pass, 1 violations, 2 error);\n"
+     "        docs/cli.md\n"},
+};
+
 static void usage(FILE *f)
 {
 	fputs("usage: codeframe-webhook COMMAND [OPTIONS]\n"
-	      "commands:\n"
-	      "  check [--profile baseline|restricted|worker] [--config FILE] [-o text|json] PATH...\n"
-	      "        check manifests offline (exit 0 pass, 1 violations, 2 error)\n",
+	      "       codeframe-webhook COMMAND --help\n"
+	      "commands:\n",
 	      f);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fputs(commands[i].usage, f);
 }
 
 int main(int argc, char **argv)
@@ -22,8 +36,9 @@ int main(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
-	if (!strcmp(argv[1], "check"))
-		return wh_check_main(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].main(argc - 1, argv + 1);
 	fprintf(stderr, "codeframe-webhook: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -7,8 +7,12 @@
  * template's labels) and has that direction in its effective policyTypes:
  * as written if present; otherwise Ingress, plus Egress when the policy has
  * an `egress` section. A covering policy that allows all traffic in that
- * direction (`ingress: [{}]` / `egress: [{}]`) still counts, but is flagged
- * so the check can warn.
+ * direction (`ingress: [{}]` / `egress: [{}]`, a rule with no peers and no
+ * ports) still counts, but is flagged so the check can warn. Policies add
+ * up, so one allow-all policy opens the direction whatever the others say:
+ * the flag is set when SOME covering policy allows all, and the policy
+ * named is then that one. Effective policyTypes are the API server's
+ * defaulting exactly: an empty `egress: []` does not add Egress.
  *
  * A set is built once (new, add..., then shared read-only): admission
  * threads read it without locks. The live cache of issue 4 publishes a new
@@ -29,10 +33,10 @@
 typedef struct wh_netpol_set wh_netpol_set;
 
 typedef struct wh_netpol_coverage {
-	bool ingress;           /* some policy selects the pod with Ingress */
-	bool egress;            /* ... with Egress */
-	bool ingress_allow_all; /* every Ingress-covering policy allows all */
-	bool egress_allow_all;  /* every Egress-covering policy allows all */
+	bool ingress;             /* some policy selects the pod with Ingress */
+	bool egress;              /* ... with Egress */
+	bool ingress_allow_all;   /* some Ingress-covering policy allows all */
+	bool egress_allow_all;    /* some Egress-covering policy allows all */
 	char ingress_policy[254]; /* a covering policy's name, for messages */
 	char egress_policy[254];
 } wh_netpol_coverage;
@@ -50,7 +54,7 @@ size_t wh_netpol_set_count(const wh_netpol_set *set);
 /* A deep copy (one reference), for copy-on-write updates. */
 wh_netpol_set *wh_netpol_set_clone(const wh_netpol_set *set);
 void wh_netpol_coverage_for(const wh_netpol_set *set, const char *ns, const cJSON *labels,
-			    wh_netpol_coverage *out);
+                            wh_netpol_coverage *out);
 wh_netpol_set *wh_netpol_set_ref(wh_netpol_set *set);
 void wh_netpol_set_unref(wh_netpol_set *set);
 

@@ -4,11 +4,20 @@
  * violations. No I/O, no globals, no logging.
  *
  * Profiles: `baseline` and `restricted` are the Pod Security Standards at
- * the latest version with Pod Security Admission's semantics; `worker` is
- * `restricted` plus the checks in DESIGN.md ("Webhook"). Check ids are PSA's
- * own for its checks and readOnlyRootFilesystem, resourceLimits,
- * networkPolicy, secrets, serviceAccountToken, seccompLocalhost,
- * runtimeClass, hostUsers, emptyDirSizeLimit for the worker checks.
+ * the latest version (PSA policy v1.35) with Pod Security Admission's
+ * semantics; `worker` is `restricted` plus the checks in DESIGN.md
+ * ("Webhook"). Check ids are PSA's own for its checks (hostNamespaces,
+ * privileged, capabilities_baseline, hostPathVolumes, hostPorts,
+ * appArmorProfile, seLinuxOptions, procMount, seccompProfile_baseline,
+ * sysctls, windowsHostProcess, hostProbesAndHostLifecycle, restrictedVolumes,
+ * allowPrivilegeEscalation, runAsNonRoot, runAsUser,
+ * seccompProfile_restricted, capabilities_restricted, procMount_restricted)
+ * and readOnlyRootFilesystem, resourceLimits, networkPolicy, secrets,
+ * serviceAccountToken, seccompLocalhost, runtimeClass, hostUsers,
+ * emptyDirSizeLimit for the worker checks. docs/policy.md describes each.
+ * One violation per offending field, in a deterministic order; at
+ * restricted, a field that breaks a baseline check is reported under the
+ * baseline id and its restricted counterpart both.
  *
  * Thread-safety: every function is reentrant; inputs are read-only and may
  * be shared between threads. Ownership: a wh_result owns its strings; free
@@ -38,12 +47,12 @@ const char *wh_profile_name(wh_profile p);
 /* The policy part of the config file (wh_config.h holds the rest). */
 typedef struct wh_policy_config {
 	/* Worker checks; PSA checks of the chosen level are always on. */
-	bool read_only_root_filesystem; /* default true */
-	bool resource_limits;           /* default true */
-	bool network_policy;            /* default true */
-	bool secrets;                   /* default true */
-	bool service_account_token;     /* default true */
-	bool seccomp_localhost;         /* default false */
+	bool read_only_root_filesystem;      /* default true */
+	bool resource_limits;                /* default true */
+	bool network_policy;                 /* default true */
+	bool secrets;                        /* default true */
+	bool service_account_token;          /* default true */
+	bool seccomp_localhost;              /* default false */
 	char seccomp_localhost_profile[256]; /* default "codeframe/worker.json" */
 	/* Resource limits: which must be set, and optional maxima. */
 	bool require_cpu_limit;               /* default true */
@@ -70,8 +79,8 @@ void wh_policy_config_defaults(wh_policy_config *cfg);
 void wh_policy_config_free(wh_policy_config *cfg);
 
 typedef struct wh_violation {
-	char *check;     /* check id, e.g. "readOnlyRootFilesystem" */
-	char *path;      /* field path, e.g. spec.containers[0].securityContext.readOnlyRootFilesystem */
+	char *check; /* check id, e.g. "readOnlyRootFilesystem" */
+	char *path; /* field path, e.g. spec.containers[0].securityContext.readOnlyRootFilesystem */
 	char *container; /* container name, or NULL for a pod-level field */
 	char *message;   /* one line, ending with " [check-id]" */
 } wh_violation;
@@ -94,7 +103,7 @@ void wh_result_free(wh_result *r);
  * the field path prefix of the pod spec ("spec", "spec.template.spec", ...).
  * Returns NULL for kinds that carry no pod template (or lack the fields). */
 const cJSON *wh_policy_find_pod_spec(const cJSON *object, const cJSON **metadata,
-				     const char **path);
+                                     const char **path);
 /* true when `kind` is one of the kinds above. */
 bool wh_policy_is_workload_kind(const char *kind);
 
@@ -106,7 +115,7 @@ bool wh_policy_is_workload_kind(const char *kind);
  * -EINVAL with `err` when the object is not a workload or is malformed
  * beyond evaluation (e.g. spec is not an object); -ENOMEM. */
 int wh_policy_evaluate(const wh_policy_config *cfg, wh_profile profile, const cJSON *object,
-		       const char *default_namespace, const wh_netpol_set *netpols,
-		       wh_result *out, char *err, size_t errlen);
+                       const char *default_namespace, const wh_netpol_set *netpols, wh_result *out,
+                       char *err, size_t errlen);
 
 #endif

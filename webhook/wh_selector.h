@@ -25,6 +25,9 @@ int wh_selector_parse(const cJSON *json, wh_selector **out, char *err, size_t er
 /* `labels` is a JSON object of string values, or NULL (no labels). */
 bool wh_selector_matches(const wh_selector *sel, const cJSON *labels);
 bool wh_selector_is_empty(const wh_selector *sel);
+/* A deep copy (for wh_netpol_set_clone); NULL on allocation failure or
+ * when `sel` is NULL. */
+wh_selector *wh_selector_clone(const wh_selector *sel);
 void wh_selector_free(wh_selector *sel);
 
 #endif
