@@ -144,8 +144,14 @@ static int read_list(const cf_yaml_docs *d, const cJSON *node, const char *key, 
 		if (!il)
 			il = line;
 		if (!cJSON_IsString(it) || !it->valuestring[0]) {
-			errf(err, errlen, fname, il, "%s[%zu] must be a non-empty string", key,
-			     idx);
+			/* `true`, `false`, `null` and numbers are real command
+			 * names that YAML reads as other types. */
+			bool scalar = cJSON_IsBool(it) || cJSON_IsNumber(it) || cJSON_IsNull(it);
+			errf(err, errlen, fname, il, "%s[%zu] must be a non-empty string%s", key,
+			     idx,
+			     scalar ? " (quote it: YAML reads true, false, null and numbers as "
+			              "other types)"
+			            : "");
 			return -EINVAL;
 		}
 		if (names && strpbrk(it->valuestring, "/ \t\n")) {
@@ -214,6 +220,24 @@ static int parse_layer(const cf_yaml_docs *d, const cJSON *root, na_policy *l, c
 	{
 		const char *k = it->string;
 		unsigned line = cf_yaml_line(d, it);
+		bool deploy = strcmp(k, "command_validation") == 0 ||
+		              strcmp(k, "allow_shell_operators") == 0 ||
+		              strcmp(k, "safe_commands_only") == 0;
+		bool seedk =
+		    strcmp(k, "enforcement_level") == 0 || strcmp(k, "allowed_commands") == 0 ||
+		    strcmp(k, "allowed_shell_operators") == 0 ||
+		    strcmp(k, "blocked_patterns") == 0 || strcmp(k, "require_approval") == 0;
+		if (deploy && !deploy_key)
+			deploy_key = k;
+		if (seedk && !seed_key)
+			seed_key = k;
+		if (seed_key && deploy_key) {
+			errf(err, errlen, fname, line,
+			     "mixes the security-policy.yml form (%s) with the security.yml form "
+			     "(%s); use one form per file",
+			     seed_key, deploy_key);
+			return -EINVAL;
+		}
 		if (strcmp(k, "enforcement_level") == 0 || strcmp(k, "command_validation") == 0) {
 			bool seed = k[0] == 'e';
 			const char *v = cJSON_IsString(it) ? it->valuestring : NULL;
@@ -284,20 +308,6 @@ static int parse_layer(const cf_yaml_docs *d, const cJSON *root, na_policy *l, c
 			     "require_approval; or command_validation, allow_shell_operators, "
 			     "safe_commands_only)",
 			     k);
-			return -EINVAL;
-		}
-		bool deploy = strcmp(k, "command_validation") == 0 ||
-		              strcmp(k, "allow_shell_operators") == 0 ||
-		              strcmp(k, "safe_commands_only") == 0;
-		if (deploy && !deploy_key)
-			deploy_key = k;
-		if (!deploy && !seed_key)
-			seed_key = k;
-		if (seed_key && deploy_key) {
-			errf(err, errlen, fname, line,
-			     "mixes the security-policy.yml form (%s) with the security.yml form "
-			     "(%s); use one form per file",
-			     seed_key, deploy_key);
 			return -EINVAL;
 		}
 	}

@@ -143,7 +143,9 @@ static int cmd_exec(int argc, char **argv)
 	struct opts o = {.policy = na_policy_new()};
 	int rc = 2, log_fd = 2;
 	char err[1024] = "";
-	cf_log_level level = CF_LOG_INFO;
+	/* Every exec is one line by default (DESIGN.md); the level field
+	 * tells routine ones (debug) from the rest, and --log-level trims. */
+	cf_log_level level = CF_LOG_DEBUG;
 	if (!o.policy) {
 		fprintf(stderr, "codeframe-agent: out of memory\n");
 		return 2;
