@@ -62,8 +62,9 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	page = mmap(NULL, (size_t)psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct uffdio_register reg = {.range = {.start = (unsigned long)page, .len = (unsigned long)psz},
-				      .mode = UFFDIO_REGISTER_MODE_MISSING};
+	struct uffdio_register reg = {
+	    .range = {.start = (unsigned long)page, .len = (unsigned long)psz},
+	    .mode = UFFDIO_REGISTER_MODE_MISSING};
 	if (page == MAP_FAILED || ioctl(uffd, UFFDIO_REGISTER, &reg) < 0) {
 		printf("NO_REGISTER %s\n", strerror(errno));
 		return 3;
@@ -92,8 +93,8 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		sleep((unsigned)delay);
 		struct uffdio_copy copy = {.dst = (unsigned long)page,
-					   .src = (unsigned long)content,
-					   .len = (unsigned long)psz};
+		                           .src = (unsigned long)content,
+		                           .len = (unsigned long)psz};
 		ioctl(uffd, UFFDIO_COPY, &copy);
 		printf("SERVED\n");
 		fflush(stdout);
