@@ -62,8 +62,8 @@
  * plus SCM_RIGHTS). Pod annotations ride along (Kubernetes caps them at
  * 256 KiB), so 1 MiB leaves room; a handoff that is not complete within the
  * timeout is dropped so one stuck runtime cannot stall the listener. */
-#define CF_HANDOFF_MAX_BYTES (1024u * 1024u)
-#define CF_HANDOFF_MAX_FDS 16u
+#define CF_HANDOFF_MAX_BYTES  (1024u * 1024u)
+#define CF_HANDOFF_MAX_FDS    16u
 #define CF_HANDOFF_TIMEOUT_MS 5000
 /* Identity strings from annotations: Kubernetes object names are <= 253
  * characters; project/user ids are operator-defined and capped here. */
@@ -75,7 +75,7 @@
 #define CF_AGENT_CONFIG_MAX_BYTES (1024u * 1024u)
 /* Metrics HTTP server: request head size and per-connection deadline. */
 #define CF_METRICS_MAX_REQUEST_BYTES 8192u
-#define CF_METRICS_IO_TIMEOUT_MS 2000
+#define CF_METRICS_IO_TIMEOUT_MS     2000
 
 /* Metrics: label sets per family (label values can come from requests),
  * histogram buckets, and a label value's length (longer ones are cut). */
