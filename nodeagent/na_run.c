@@ -259,23 +259,24 @@ static na_level current_level(run_state *r)
  * runtime's own, so the init tree waits for its second notification. */
 static void resolve_ids(container *c)
 {
+	char path[64], err[256];
+	cf_buf b;
 	if (c->ids_resolved)
 		return;
-	if (c->id.project_from_annotations || (!c->id.is_exec && !c->entry_answered))
-		goto done_if_annotated;
-	char path[64];
-	cf_buf b;
-	char err[256];
+	if (c->id.project_id[0] && c->id.user_id[0]) {
+		c->ids_resolved = true; /* both from pod annotations */
+		return;
+	}
+	if (!c->id.is_exec && !c->entry_answered)
+		return; /* still the runtime's environment */
 	snprintf(path, sizeof path, "/proc/%d/environ", (int)c->id.init_pid);
 	if (cf_read_file(path, CF_PROC_ENVIRON_MAX_BYTES, &b, err, sizeof err) == 0) {
 		na_identity_apply_environ(&c->id, b.data, b.len);
 		cf_buf_free(&b);
 	}
+	/* Read once: the environment of a running process does not change
+	 * in /proc, and a failed read (init gone) will not succeed later. */
 	c->ids_resolved = true;
-	return;
-done_if_annotated:
-	if (c->id.project_from_annotations)
-		c->ids_resolved = true;
 }
 
 static void emit_event(container *c, pid_t pid, const char *command, const na_decision *d,
@@ -321,6 +322,17 @@ static void handle(container *c, req_item *it)
 	bool have_info = false;
 
 	memset(&info, 0, sizeof info);
+	if (current_level(r) == NA_LEVEL_DISABLED) {
+		/* disabled: nothing is read, every exec continues. */
+		int drc = na_notify_respond(c->tx, req->id, 0);
+		count(r->m.notifications, drc == 0 ? "allow" : "gone");
+		if (drc == 0) {
+			cf_metric_observe(r->m.latency, NULL,
+			                  (double)elapsed_us(&it->received) / 1e6);
+			c->entry_answered = true;
+		}
+		return;
+	}
 	resolve_ids(c);
 	int rc = na_procmem_read_exec(req, na_notify_fd(c->tx), &info, err, sizeof err);
 	if (rc == -ENOENT) {

@@ -286,6 +286,18 @@ run_ctr strict2 "$b"
 grep -q "Operation not permitted" "$TMP/strict2.out"
 check strict_again_after_sighup $? "$(cat "$TMP/strict2.out")"
 
+# disabled: every exec continues and nothing is read or logged
+printf 'enforcement_level: disabled\n' >"$TMP/policy/policy.yml"
+wait_for 10 log_has 'level disabled'
+check reload_to_disabled $?
+run_ctr disabled "$b"
+! grep -q "Operation not permitted" "$TMP/disabled.out" && grep -q "rc=" "$TMP/disabled.out" &&
+	! events | grep -q "\"container\":\"$ID-disabled\""
+check disabled_mode_reads_nothing $? "$(cat "$TMP/disabled.out")"
+cp "$TMP/strict.yml" "$TMP/policy/policy.yml"
+kill -HUP "$AGENT_PID"
+wait_for 10 sh -c "grep -a 'policy reloaded' '$TMP/agent.log' | tail -1 | grep -q 'level strict'"
+
 # ---- metrics ----
 m=$(http_get /metrics)
 echo "$m" | grep -q '^codeframe_agent_notifications_total{decision="deny"} [1-9]' &&
