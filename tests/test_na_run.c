@@ -492,3 +492,46 @@ Test(na_run, policy_reload_error_keeps_running)
 	free(m);
 	stop_agent(pid);
 }
+
+/* The profile subcommands as the DaemonSet's init step would run them. */
+Test(na_run, install_profile_command)
+{
+	char *args[] = {(char *)"codeframe-agent",
+	                (char *)"install-profile",
+	                (char *)"--dir",
+	                dir,
+	                (char *)"--listener",
+	                sock,
+	                NULL};
+	cr_assert_eq(run_expect_exit(args), 0);
+	char path[256];
+	snprintf(path, sizeof path, "%s/codeframe/worker.json", dir);
+	char *p = slurp(path);
+	cr_assert_not_null(strstr(p, "\"SCMP_ACT_NOTIFY\""));
+	cr_assert_not_null(strstr(p, sock));
+	free(p);
+	char *pargs[] = {(char *)"codeframe-agent", (char *)"profile", NULL};
+	cr_assert_eq(run_expect_exit(pargs), 0);
+	char *out = slurp(logpath);
+	cr_assert_not_null(strstr(out, "/run/codeframe-guard/agent.sock"), "%s", out);
+	free(out);
+}
+
+Test(na_run, profile_command_errors)
+{
+	char *a1[] = {(char *)"codeframe-agent", (char *)"profile", (char *)"--listener",
+	              (char *)"relative.sock", NULL};
+	cr_assert_eq(run_expect_exit(a1), 1);
+	char *e = slurp(errpath);
+	cr_assert_not_null(strstr(e, "absolute"), "%s", e);
+	free(e);
+	char *a2[] = {(char *)"codeframe-agent", (char *)"install-profile", (char *)"--dir",
+	              (char *)"/proc/self", NULL};
+	cr_assert_eq(run_expect_exit(a2), 1);
+	e = slurp(errpath);
+	cr_assert_not_null(strstr(e, "cannot create directory /proc/self/codeframe"), "%s", e);
+	free(e);
+	char *a3[] = {(char *)"codeframe-agent", (char *)"install-profile", (char *)"--bogus",
+	              NULL};
+	cr_assert_eq(run_expect_exit(a3), 2);
+}
