@@ -29,6 +29,7 @@ cp "$BUSYBOX" "$TMP/rootfs/bin/busybox"
 for a in sh true; do ln -s busybox "$TMP/rootfs/bin/$a"; done
 printf 'enforcement_level: strict\nallowed_commands: ["true"]\nallowed_shell_operators: [";", "$("]\n' >"$TMP/policy.yml"
 SOCK=$TMP/agent.sock
+PORT=$((40000 + $$ % 20000))
 "$AGENT" profile --listener "$SOCK" >"$TMP/notify.json"
 # Baseline: the same allow list, execve/execveat allowed, no listener.
 sed -e 's/"SCMP_ACT_NOTIFY"/"SCMP_ACT_ALLOW"/' -e '/"listenerPath"/d' -e '/"listenerMetadata"/d' \
@@ -54,7 +55,7 @@ bundle plain0 "$TMP/plain.json" 0
 bundle plainN "$TMP/plain.json" "$N"
 
 "$AGENT" run --socket "$SOCK" --policy "$TMP/policy.yml" --state-dir "$TMP/agent-state" \
-	--metrics-listen "" --profile-dir "" >"$TMP/agent.log" 2>&1 &
+	--metrics-listen "127.0.0.1:$PORT" --profile-dir "" >"$TMP/agent.log" 2>&1 &
 AGENT_PID=$!
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 
@@ -85,5 +86,15 @@ awk -v w="$with" -v p="$without" -v a="$added" -v n="$N" -v r="$ROUNDS" 'BEGIN {
 	printf "  with agent:       %.1f us/exec\n", w / 1000
 	printf "  added per exec:   %.1f us (ratio %.2fx)\n", a / 1000, (p > 0 ? w / p : 0)
 }'
+# The agent's own share: receive -> answer, from its latency histogram.
+if exec 3<>"/dev/tcp/127.0.0.1/$PORT"; then
+	printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
+	timeout 5 cat <&3 >"$TMP/metrics"
+	exec 3<&-
+	awk '/^codeframe_agent_decision_latency_seconds_sum/ {s=$2}
+	     /^codeframe_agent_decision_latency_seconds_count/ {c=$2}
+	     END { if (c > 0) printf "  agent receive->answer: %.1f us mean over %d execs\n", s * 1e6 / c, c }' \
+		"$TMP/metrics"
+fi
 grep -aq '"decision":"deny"' "$TMP/agent.log" && echo "warning: the agent denied an exec during the benchmark"
 exit 0
