@@ -66,13 +66,13 @@ fi
 
 cat >"$TMP/strict.yml" <<'YML'
 enforcement_level: strict
-allowed_commands: [cat, echo, "true", sleep, ls]
+allowed_commands: [cat, echo, "true", sleep, ls, unshare]
 blocked_patterns: ["rm -rf"]
 allowed_shell_operators: ["&&", ";", "|", ">"]
 YML
 cat >"$TMP/warn.yml" <<'YML'
 enforcement_level: warn
-allowed_commands: [cat, echo, "true", sleep, ls]
+allowed_commands: [cat, echo, "true", sleep, ls, unshare]
 blocked_patterns: ["rm -rf"]
 allowed_shell_operators: ["&&", ";", "|", ">"]
 YML
@@ -184,6 +184,14 @@ grep -q "Operation not permitted" "$TMP/pattern.out"
 check strict_blocked_pattern_eperm $? "$(cat "$TMP/pattern.out")"
 events | grep '"command":"/bin/echo rm -rf /tmp/y"' | grep -q '"rule":"blocked_patterns"'
 check blocked_pattern_event $?
+
+# the profile itself: unshare (a CAP_SYS_ADMIN-only call in the runtime
+# default) is refused even for user namespaces; threads still start
+# (clone3 -> ENOSYS -> glibc falls back to clone).
+b=$(mkbundle profile '["sh","-c","/bin/unshare -U /bin/true; echo unshare_rc=$?"]')
+run_ctr profile "$b"
+grep -q "unshare_rc=[1-9]" "$TMP/profile.out" && ! grep -q "unshare_rc=0" "$TMP/profile.out"
+check profile_denies_unshare $? "$(cat "$TMP/profile.out")"
 
 # project/user ids from pod annotations win over the environment
 ANN_P='{"io.kubernetes.pod.namespace":"team-b","io.kubernetes.pod.name":"w-2","io.kubernetes.container.name":"job","codeframe.io/project-id":"proj-ann","codeframe.io/user-id":"user-ann"}'
