@@ -1,0 +1,261 @@
+/* test_na_ancestry.c - ancestry records over a fake process table, plus
+ * na_procmem_stat on real processes. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cf_limits.h"
+#include "na_ancestry.h"
+#include "na_procmem.h"
+
+#define MAXP 4096
+
+struct fake {
+	bool alive[MAXP];
+	na_proc_stat st[MAXP];
+	unsigned calls;
+};
+
+static int fake_stat(void *ctx, pid_t pid, na_proc_stat *out)
+{
+	struct fake *f = ctx;
+	f->calls++;
+	if (pid <= 0 || pid >= MAXP || !f->alive[pid])
+		return -ENOENT;
+	*out = f->st[pid];
+	return 0;
+}
+
+static void spawn(struct fake *f, pid_t pid, pid_t ppid)
+{
+	f->alive[pid] = true;
+	f->st[pid].ppid = ppid;
+	f->st[pid].start = 1000u + (uint64_t)pid;
+	f->st[pid].startstack = 0x7000u + (uint64_t)pid;
+}
+
+/* A successful exec replaces the image: new stack start. */
+static void exec_ok(struct fake *f, pid_t pid)
+{
+	f->st[pid].startstack += 0x100000u;
+}
+
+static struct fake *fake_new(void)
+{
+	struct fake *f = calloc(1, sizeof *f);
+	cr_assert_not_null(f);
+	spawn(f, 1, 0);
+	return f;
+}
+
+/* exec by pid: lookup, then (if admitted) record and let it succeed. */
+static na_cmd_context run_exec(na_ancestry *a, struct fake *f, pid_t pid, bool name_allowed,
+                               bool succeeds)
+{
+	na_cmd_context ctx;
+	cr_assert_eq(na_ancestry_lookup(a, pid, &ctx), 0);
+	na_ancestry_record(a, pid, &ctx, name_allowed);
+	if (succeeds)
+		exec_ok(f, pid);
+	return ctx;
+}
+
+Test(na_ancestry, entrypoint_is_first_and_confers_nothing)
+{
+	struct fake *f = fake_new();
+	spawn(f, 10, 1);
+	na_ancestry *a = na_ancestry_new(10, fake_stat, f);
+	na_cmd_context c = run_exec(a, f, 10, false, true);
+	cr_assert(c.first_exec);
+	cr_assert(!c.allowed_ancestor);
+	spawn(f, 11, 10);
+	c = run_exec(a, f, 11, false, true);
+	cr_assert(!c.first_exec);
+	cr_assert(!c.allowed_ancestor);
+	na_ancestry_free(a);
+	free(f);
+}
+
+Test(na_ancestry, allowed_parent_vouches_for_descendants)
+{
+	struct fake *f = fake_new();
+	spawn(f, 10, 1);
+	na_ancestry *a = na_ancestry_new(10, fake_stat, f);
+	run_exec(a, f, 10, false, true); /* sh (entrypoint) */
+	spawn(f, 11, 10);
+	run_exec(a, f, 11, true, true); /* npm: allowed */
+	spawn(f, 12, 11);               /* npm forks a shell that never execs */
+	spawn(f, 13, 12);               /* ... which forks node */
+	na_cmd_context c = run_exec(a, f, 13, false, true);
+	cr_assert(c.allowed_ancestor);
+	spawn(f, 14, 13); /* node runs rm: still under npm */
+	c = run_exec(a, f, 14, false, true);
+	cr_assert(c.allowed_ancestor);
+	na_ancestry_free(a);
+	free(f);
+}
+
+Test(na_ancestry, sibling_of_allowed_is_not_vouched_for)
+{
+	struct fake *f = fake_new();
+	spawn(f, 10, 1);
+	na_ancestry *a = na_ancestry_new(10, fake_stat, f);
+	run_exec(a, f, 10, false, true);
+	spawn(f, 11, 10);
+	run_exec(a, f, 11, true, true);
+	spawn(f, 12, 10); /* sibling of npm, child of the entrypoint */
+	na_cmd_context c = run_exec(a, f, 12, false, true);
+	cr_assert(!c.allowed_ancestor);
+	na_ancestry_free(a);
+	free(f);
+}
+
+Test(na_ancestry, failed_exec_of_allowed_name_confers_nothing)
+{
+	struct fake *f = fake_new();
+	spawn(f, 10, 1);
+	na_ancestry *a = na_ancestry_new(10, fake_stat, f);
+	run_exec(a, f, 10, false, true);
+	spawn(f, 11, 10);
+	run_exec(a, f, 11, true, false); /* execve("/nonexistent/npm") fails */
+	spawn(f, 12, 11);
+	na_cmd_context c = run_exec(a, f, 12, false, true);
+	cr_assert(!c.allowed_ancestor);
+	na_ancestry_free(a);
+	free(f);
+}
+
+Test(na_ancestry, in_place_exec_keeps_inherited_not_self)
+{
+	struct fake *f = fake_new();
+	spawn(f, 10, 1);
+	na_ancestry *a = na_ancestry_new(10, fake_stat, f);
+	run_exec(a, f, 10, false, true); /* sh */
+	spawn(f, 11, 10);
+	run_exec(a, f, 11, true, true); /* npm (allowed) */
+	/* npm execs rm in place: its own earlier image is not an ancestor */
+	na_cmd_context c = run_exec(a, f, 11, false, true);
+	cr_assert(!c.allowed_ancestor);
+	na_ancestry_free(a);
+	free(f);
+}
+
+Test(na_ancestry, reused_pid_does_not_inherit)
+{
+	struct fake *f = fake_new();
+	spawn(f, 10, 1);
+	na_ancestry *a = na_ancestry_new(10, fake_stat, f);
+	run_exec(a, f, 10, false, true);
+	spawn(f, 11, 10);
+	run_exec(a, f, 11, true, true); /* allowed npm at pid 11 */
+	/* npm exits; pid 11 is reused by an unrelated process (new start). */
+	spawn(f, 11, 10);
+	f->st[11].start += 5;
+	spawn(f, 12, 11);
+	na_cmd_context c = run_exec(a, f, 12, false, true);
+	cr_assert(!c.allowed_ancestor);
+	na_ancestry_free(a);
+	free(f);
+}
+
+Test(na_ancestry, reparented_orphan_loses_ancestry)
+{
+	struct fake *f = fake_new();
+	spawn(f, 10, 1);
+	na_ancestry *a = na_ancestry_new(10, fake_stat, f);
+	run_exec(a, f, 10, false, true);
+	spawn(f, 11, 10);
+	run_exec(a, f, 11, true, true);
+	spawn(f, 12, 11);
+	f->alive[11] = false;
+	f->st[12].ppid = 1; /* reparented to init */
+	na_cmd_context c = run_exec(a, f, 12, false, true);
+	cr_assert(!c.allowed_ancestor);
+	na_ancestry_free(a);
+	free(f);
+}
+
+Test(na_ancestry, vanished_pid)
+{
+	struct fake *f = fake_new();
+	na_ancestry *a = na_ancestry_new(10, fake_stat, f);
+	na_cmd_context c;
+	cr_assert_eq(na_ancestry_lookup(a, 99, &c), -ENOENT);
+	cr_assert(!c.allowed_ancestor);
+	na_ancestry_free(a);
+	free(f);
+}
+
+Test(na_ancestry, walk_is_bounded)
+{
+	struct fake *f = fake_new();
+	/* A chain deeper than the bound: 10 <- 11 <- ... ; only 10 allowed. */
+	spawn(f, 10, 1);
+	na_ancestry *a = na_ancestry_new(0, fake_stat, f);
+	run_exec(a, f, 10, true, true);
+	pid_t last = 10;
+	for (pid_t p = 11; p < 11 + (pid_t)CF_AGENT_MAX_ANCESTRY_DEPTH + 10; p++) {
+		spawn(f, p, last);
+		last = p;
+	}
+	f->calls = 0;
+	na_cmd_context c;
+	cr_assert_eq(na_ancestry_lookup(a, last, &c), 0);
+	cr_assert(!c.allowed_ancestor); /* beyond the bound: fails closed */
+	cr_assert_leq(f->calls, CF_AGENT_MAX_ANCESTRY_DEPTH + 2);
+	na_ancestry_free(a);
+	free(f);
+}
+
+Test(na_ancestry, table_grows_and_sweeps)
+{
+	struct fake *f = fake_new();
+	spawn(f, 2, 1);
+	na_ancestry *a = na_ancestry_new(2, fake_stat, f);
+	run_exec(a, f, 2, false, true);
+	for (pid_t p = 3; p < 2000; p++) {
+		spawn(f, p, 2);
+		run_exec(a, f, p, false, true);
+		f->alive[p] = false; /* exits right away */
+	}
+	cr_assert_gt(na_ancestry_size(a), 0);
+	cr_assert_leq(na_ancestry_size(a), 2000);
+	na_ancestry_free(a);
+	free(f);
+}
+
+Test(na_procmem, stat_of_self_and_child)
+{
+	na_proc_stat me, kid;
+	cr_assert_eq(na_procmem_stat(getpid(), &me), 0);
+	cr_assert_eq(me.ppid, getppid());
+	cr_assert_gt(me.start, 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	cr_assert_eq(na_procmem_stat(pid, &kid), 0);
+	cr_assert_eq(kid.ppid, getpid());
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	cr_assert_eq(na_procmem_stat(pid, &kid), -ENOENT);
+	cr_assert_eq(na_procmem_stat(0, &kid), -ENOENT);
+}
+
+Test(na_procmem, resolve_local)
+{
+	char exe[256], target[256];
+	na_procmem_resolve_local("sh", exe, sizeof exe, target, sizeof target);
+	cr_assert_str_eq(exe, "sh");
+	cr_assert_neq(target[0], '\0'); /* dash on Debian, or sh */
+	na_procmem_resolve_local("/nonexistent/tool", exe, sizeof exe, target, sizeof target);
+	cr_assert_str_eq(exe, "tool");
+	cr_assert_str_eq(target, "");
+	na_procmem_resolve_local("no-such-command-here", exe, sizeof exe, target, sizeof target);
+	cr_assert_str_eq(exe, "no-such-command-here");
+	cr_assert_str_eq(target, "");
+}
