@@ -470,3 +470,61 @@ Test(na_profile, cli_usage_errors)
 	char *argv3[] = {i0, lis, rel, NULL};
 	cr_assert_eq(na_profile_cmd_install(3, argv3), 1);
 }
+
+Test(na_profile, install_target_is_a_directory)
+{
+	char *d = make_tmpdir(), err[512] = "", path[300];
+	snprintf(path, sizeof path, "%s/codeframe", d);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof path, "%s/codeframe/worker.json", d);
+	cr_assert_eq(mkdir(path, 0755), 0);
+	int rc = na_profile_install(d, LISTENER, err, sizeof err);
+	cr_assert(rc < 0);
+	cr_assert_not_null(strstr(err, "cannot rename"), "%s", err);
+	/* The temporary file was removed again. */
+	snprintf(path, sizeof path, "%s/codeframe", d);
+	DIR *dir = opendir(path);
+	struct dirent *e;
+	int entries = 0;
+	while ((e = readdir(dir)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			entries++;
+	closedir(dir);
+	cr_assert_eq(entries, 1);
+	cleanup_dir(d);
+	free(d);
+}
+
+Test(na_profile, install_path_too_long)
+{
+	char err[512] = "", dir[5000];
+	memset(dir, 'd', sizeof dir - 1);
+	dir[0] = '/';
+	dir[sizeof dir - 1] = '\0';
+	cr_assert_eq(na_profile_install(dir, LISTENER, err, sizeof err), -ENAMETOOLONG);
+	cr_assert_not_null(strstr(err, "too long"));
+}
+
+Test(na_profile, install_with_long_listener_writes_nothing)
+{
+	char *d = make_tmpdir(), err[512] = "", lis[200], path[300];
+	memset(lis, 'l', sizeof lis - 1);
+	lis[0] = '/';
+	lis[sizeof lis - 1] = '\0';
+	cr_assert_eq(na_profile_install(d, lis, err, sizeof err), -EINVAL);
+	snprintf(path, sizeof path, "%s/codeframe", d);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), -1, "nothing may be created for an invalid profile");
+	cleanup_dir(d);
+	free(d);
+}
+
+Test(na_profile, cli_help_and_missing_value)
+{
+	char a0[] = "profile", lis[] = "--listener";
+	char *argv1[] = {a0, lis, NULL};
+	cr_assert_eq(na_profile_cmd_profile(2, argv1), 2);
+	char i0[] = "install-profile", dirf[] = "--dir";
+	char *argv2[] = {i0, dirf, NULL};
+	cr_assert_eq(na_profile_cmd_install(2, argv2), 2);
+}
