@@ -437,6 +437,7 @@ static void log_container(cf_log_level level, const container *c, const char *ms
 		return;
 	cJSON_AddStringToObject(o, "component", COMPONENT);
 	cJSON_AddStringToObject(o, "msg", msg);
+	cJSON_AddStringToObject(o, "node", c->run->cfg.node_name);
 	cJSON_AddStringToObject(o, "namespace", c->id.namespace_);
 	cJSON_AddStringToObject(o, "pod", c->id.pod);
 	cJSON_AddStringToObject(o, "container", c->id.container);

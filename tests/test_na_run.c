@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -49,8 +50,24 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return remove(path);
 }
 
+/* Every process a test starts, so that a failed assertion (which ends the
+ * test process early) never leaves an agent or a seccomp child running. */
+static pid_t children[16];
+static size_t n_children;
+
+static void track(pid_t pid)
+{
+	if (n_children < sizeof children / sizeof children[0])
+		children[n_children++] = pid;
+}
+
 static void teardown(void)
 {
+	for (size_t i = 0; i < n_children; i++) {
+		if (kill(children[i], SIGKILL) == 0)
+			waitpid(children[i], NULL, 0);
+	}
+	n_children = 0;
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -69,6 +86,8 @@ static pid_t spawn(char *const *args)
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
+		/* Dies with the test process even when it ends in an assert. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		int out = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
@@ -76,6 +95,7 @@ static pid_t spawn(char *const *args)
 		execv(agent_path(), args);
 		_exit(127);
 	}
+	track(pid);
 	return pid;
 }
 
@@ -125,6 +145,8 @@ static pid_t start_agent(void)
 	                dir,
 	                (char *)"--metrics-listen",
 	                portarg,
+	                (char *)"--node-name",
+	                (char *)"node-x",
 	                NULL};
 	pid_t pid = spawn(args);
 	struct stat st;
@@ -208,6 +230,7 @@ static pid_t handoff_seccomp_fd(const char *json)
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 		if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(getppid), 0) < 0 ||
 		    seccomp_load(ctx) < 0)
@@ -222,6 +245,7 @@ static pid_t handoff_seccomp_fd(const char *json)
 		pause();
 		_exit(0);
 	}
+	track(pid);
 	close(ready[1]);
 	char c;
 	cr_assert_eq(read(ready[0], &c, 1), 1);
@@ -277,6 +301,7 @@ Test(na_run, seccomp_handoff_registered_with_identity)
 	pid_t child = handoff_seccomp_fd(json);
 	cr_assert(log_contains("\"msg\":\"container registered\""));
 	cr_assert(log_contains("\"container\":\"runner\""));
+	cr_assert(log_contains("\"node\":\"node-x\""));
 	char *m = http("GET /metrics HTTP/1.0\r\n\r\n");
 	cr_assert_not_null(strstr(m, "codeframe_agent_notify_fds 1"), "%s", m);
 	cr_assert_not_null(strstr(m, "codeframe_agent_handoffs_total{result=\"accepted\"} 1"));
@@ -398,6 +423,7 @@ Test(na_run, second_agent_refused)
 	                NULL};
 	pid_t second = fork();
 	if (second == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		int err = open("/dev/null", O_WRONLY);
 		dup2(err, 1);
 		dup2(err, 2);
@@ -534,4 +560,28 @@ Test(na_run, profile_command_errors)
 	char *a3[] = {(char *)"codeframe-agent", (char *)"install-profile", (char *)"--bogus",
 	              NULL};
 	cr_assert_eq(run_expect_exit(a3), 2);
+}
+
+Test(na_run, unknown_approval_group_fails_startup)
+{
+	char cfg[160];
+	snprintf(cfg, sizeof cfg, "%s/agent.yaml", dir);
+	FILE *f = fopen(cfg, "w");
+	fputs("approvalGroup: no-such-group-codeframe\nmetricsListen: \"\"\nprofileDir: \"\"\n", f);
+	fclose(f);
+	char *args[] = {(char *)"codeframe-agent",
+	                (char *)"run",
+	                (char *)"--config",
+	                cfg,
+	                (char *)"--socket",
+	                sock,
+	                (char *)"--policy",
+	                policy,
+	                (char *)"--state-dir",
+	                dir,
+	                NULL};
+	cr_assert_eq(run_expect_exit(args), 1);
+	char *e = slurp(errpath);
+	cr_assert_not_null(strstr(e, "no-such-group-codeframe"), "%s", e);
+	free(e);
 }
