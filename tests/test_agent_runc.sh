@@ -79,7 +79,6 @@ YML
 mkdir -p "$TMP/policy"
 cp "$TMP/strict.yml" "$TMP/policy/policy.yml"
 cat >"$TMP/agent.yaml" <<YML
-logLevel: debug
 stateDir: $TMP/state
 profileDir: $TMP/seccomp
 metricsListen: "127.0.0.1:$PORT"
