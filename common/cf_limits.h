@@ -40,15 +40,15 @@
  * items at a time); one watch event line (objects are at most 1.5 MiB in
  * etcd by default, the request limit is 3 MiB; JSON framing adds a little);
  * the error body kept from a failed request (for the Status message). */
-#define CF_KUBE_MAX_KUBECONFIG_BYTES (4u * 1024u * 1024u)
-#define CF_KUBE_MAX_TOKEN_BYTES (64u * 1024u)
-#define CF_KUBE_MAX_CA_BYTES (1024u * 1024u)
-#define CF_KUBE_MAX_RESPONSE_BYTES (64u * 1024u * 1024u)
+#define CF_KUBE_MAX_KUBECONFIG_BYTES  (4u * 1024u * 1024u)
+#define CF_KUBE_MAX_TOKEN_BYTES       (64u * 1024u)
+#define CF_KUBE_MAX_CA_BYTES          (1024u * 1024u)
+#define CF_KUBE_MAX_RESPONSE_BYTES    (64u * 1024u * 1024u)
 #define CF_KUBE_MAX_WATCH_EVENT_BYTES (4u * 1024u * 1024u)
-#define CF_KUBE_MAX_ERROR_BODY_BYTES (64u * 1024u)
+#define CF_KUBE_MAX_ERROR_BODY_BYTES  (64u * 1024u)
 /* A server URL from kubeconfig or the environment, and a resourceVersion
  * (opaque, but the API server's are decimal integers; bounded anyway). */
-#define CF_KUBE_MAX_URL_BYTES 2048u
+#define CF_KUBE_MAX_URL_BYTES              2048u
 #define CF_KUBE_MAX_RESOURCE_VERSION_BYTES 128u
 /* Items per list page (the list's `limit`), not an input bound but the
  * reason CF_KUBE_MAX_RESPONSE_BYTES is enough. */
@@ -57,18 +57,23 @@
 /* Admission: the request uid is echoed back, so it is bounded; the deny
  * message and each audit annotation value are bounded so that a pod with
  * thousands of containers cannot produce a megabyte response. */
-#define CF_MAX_ADMISSION_UID_BYTES 256u
-#define CF_MAX_DENY_MESSAGE_BYTES (16u * 1024u)
+#define CF_MAX_ADMISSION_UID_BYTES    256u
+#define CF_MAX_DENY_MESSAGE_BYTES     (16u * 1024u)
 #define CF_MAX_AUDIT_ANNOTATION_BYTES (8u * 1024u)
 
 /* TLS certificate and key files, and certificates in one chain. */
-#define CF_MAX_TLS_FILE_BYTES (1024u * 1024u)
+#define CF_MAX_TLS_FILE_BYTES  (1024u * 1024u)
 #define CF_MAX_TLS_CHAIN_CERTS 16u
+/* Self-managed TLS: the Secret's values are untrusted (anyone with update
+ * on it could have written them): CAs in ca.crt (two during a rollover),
+ * and bytes of one decoded PEM value. */
+#define CF_MAX_TLS_BUNDLE_CERTS 8u
+#define CF_MAX_TLS_SECRET_PEM_BYTES (64u * 1024u)
 
 /* Metrics: label sets per family (label values can come from requests),
  * histogram buckets, and a label value's length (longer ones are cut). */
-#define CF_METRICS_MAX_SERIES 1024u
-#define CF_METRICS_MAX_BUCKETS 64u
+#define CF_METRICS_MAX_SERIES            1024u
+#define CF_METRICS_MAX_BUCKETS           64u
 #define CF_METRICS_MAX_LABEL_VALUE_BYTES 256u
 
 /* Policy engine (webhook/wh_quantity, wh_policy): a resource quantity's text

@@ -471,6 +471,20 @@ Test(serve, keep_alive_serves_many_requests_on_one_connection, .init = setup, .f
 		cr_assert(strstr(buf, "HTTP/1.1 200"), "%s", buf);
 		cr_assert(strstr(buf, "\"allowed\":true"), "%s", buf);
 	}
+	/* Probes and errors keep the connection too. */
+	const char *gets[] = {"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+	                      "GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n",
+	                      "GET /validate HTTP/1.1\r\nHost: localhost\r\n\r\n",
+	                      "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n"};
+	const char *want[] = {"HTTP/1.1 200", "HTTP/1.1 404", "HTTP/1.1 405", "HTTP/1.1 200"};
+	for (size_t i = 0; i < 4; i++) {
+		cr_assert_eq(ts_tls_write(t, gets[i], strlen(gets[i])), 0);
+		char buf[8192] = "";
+		cr_assert_eq(ts_tls_read(t, buf, 1, 3000), 1, "response to %s", gets[i]);
+		ts_tls_read(t, buf + 1, sizeof buf - 2, 200);
+		cr_assert(strstr(buf, want[i]), "%s -> %s", gets[i], buf);
+		cr_assert_null(strstr(buf, "Connection: close"), "%s", buf);
+	}
 	ts_tls_close(t);
 	free(body);
 	stop_ok();
@@ -893,6 +907,7 @@ Test(serve, startup_errors_are_json_lines_and_fail, .init = setup, .fini = teard
 	cr_assert_eq(run_to_exit(nocert), 1);
 	const char *badflag[] = {bin(), "serve", "--bogus", NULL};
 	cr_assert_eq(run_to_exit(badflag), 2);
+	cr_assert_eq(ts_wait_for_text(log_path, "\"msg\":\"bad command line\"", 100), 0);
 	const char *badmode[] = {bin(),    "serve",     "--mode", "loud", "--tls-cert",
 	                         crt_path, "--tls-key", key_path, NULL};
 	cr_assert_eq(run_to_exit(badmode), 1);

@@ -47,8 +47,11 @@ typedef enum { R_NONE, R_VALIDATE, R_HEALTHZ, R_READYZ, R_METRICS } route;
 typedef struct request {
 	route r;
 	bool answered; /* a response is queued; discard anything further */
-	bool too_big;
+	bool too_big;  /* body over the limit: 413 at its end */
+	bool discard;  /* body bytes are counted and dropped */
 	size_t discarded;
+	unsigned err_status; /* 404/405 decided on the header call, sent later */
+	const char *err_msg, *err_allow;
 	uint64_t start_ns;
 	cf_buf body;
 } request;
@@ -130,6 +133,8 @@ static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_
 		return -1;
 	if (!c->cred)
 		c->cred = wh_tls_store_acquire(c->srv->tls);
+	if (!c->cred)
+		return -1; /* self-managed TLS before its first certificate */
 	unsigned n;
 	*pcert = wh_tls_cred_pcerts(c->cred, &n);
 	*pcert_length = n;
@@ -263,6 +268,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	request *r = *con_cls;
 	(void)version;
 	if (!r) {
+		/* The header-only call. Answers are queued on a later call:
+		 * libmicrohttpd closes the connection after a response queued on
+		 * this one (it cannot know the request is complete), which would
+		 * defeat keep-alive. Only a 413 that must beat the body is sent
+		 * now. */
 		r = calloc(1, sizeof *r);
 		if (!r)
 			return MHD_NO;
@@ -270,24 +280,79 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*con_cls = r;
 		r->start_ns = now_ns();
 		r->r = route_of(url, l->probe);
-		if (r->r == R_NONE)
-			return send_error(l, conn, r, MHD_HTTP_NOT_FOUND, "not found", NULL, false);
-		if (r->r == R_VALIDATE) {
-			if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-				return send_error(l, conn, r, MHD_HTTP_METHOD_NOT_ALLOWED,
-				                  "method not allowed: use POST", "POST", false);
-			long long cl = content_length(conn);
-			if (cl >= 0 && (unsigned long long)cl > srv->max_body)
-				return send_error(l, conn, r, MHD_HTTP_CONTENT_TOO_LARGE,
-				                  "request body too large", NULL, true);
-			cf_buf_init(&r->body, srv->max_body);
+		bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+		              strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+		if (r->r == R_NONE) {
+			r->err_status = MHD_HTTP_NOT_FOUND;
+			r->err_msg = "not found";
+		} else if (r->r == R_VALIDATE && strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+			r->err_status = MHD_HTTP_METHOD_NOT_ALLOWED;
+			r->err_msg = "method not allowed: use POST";
+			r->err_allow = "POST";
+		} else if (r->r != R_VALIDATE && !is_get) {
+			r->err_status = MHD_HTTP_METHOD_NOT_ALLOWED;
+			r->err_msg = "method not allowed: use GET";
+			r->err_allow = "GET, HEAD";
+		}
+		if (r->err_status || r->r != R_VALIDATE) {
+			r->discard = true; /* any body is read and dropped */
 			return MHD_YES;
 		}
-		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-		    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-			return send_error(l, conn, r, MHD_HTTP_METHOD_NOT_ALLOWED,
-			                  "method not allowed: use GET", "GET, HEAD", false);
-		wh_http_reply rep = {.status = 500};
+		long long cl = content_length(conn);
+		cf_buf_init(&r->body, srv->max_body);
+		if (cl >= 0 && (unsigned long long)cl > srv->max_body) {
+			/* Decided now. A client waiting for "100 Continue" (or one
+			 * announcing more than we would ever drain) gets the 413
+			 * before sending its body. Any other client is already
+			 * sending: its body is drained and discarded first, so the
+			 * 413 is not lost to a reset from closing a socket with
+			 * unread data. */
+			const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+			                                                 MHD_HTTP_HEADER_EXPECT);
+			if (expect || (unsigned long long)cl > CF_MAX_HTTP_DISCARD_BYTES)
+				return send_error(l, conn, r, MHD_HTTP_CONTENT_TOO_LARGE,
+				                  "request body too large", NULL, true);
+			r->too_big = r->discard = true;
+		}
+		return MHD_YES;
+	}
+	if (r->answered) {
+		/* Data after an early 413: ignore it. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (!r->discard) {
+			int rc = cf_buf_append(&r->body, upload_data, n);
+			if (rc == -E2BIG) {
+				r->too_big = r->discard = true;
+				cf_buf_free(&r->body);
+			} else if (rc) {
+				return MHD_NO;
+			}
+		}
+		if (r->discard) {
+			r->discarded += n;
+			if (r->discarded > CF_MAX_HTTP_DISCARD_BYTES) {
+				if (srv->h.rejected)
+					srv->h.rejected(srv->h.ctx,
+					                r->err_status ? r->err_status
+					                              : MHD_HTTP_CONTENT_TOO_LARGE);
+				r->answered = true;
+				return MHD_NO;
+			}
+		}
+		return MHD_YES;
+	}
+	if (r->err_status)
+		return send_error(l, conn, r, r->err_status, r->err_msg, r->err_allow, false);
+	if (r->too_big)
+		return send_error(l, conn, r, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large",
+		                  NULL, true);
+	wh_http_reply rep = {.status = 500};
+	if (r->r != R_VALIDATE) {
 		srv->h.probe(srv->h.ctx,
 		             r->r == R_HEALTHZ  ? WH_HTTP_HEALTHZ
 		             : r->r == R_READYZ ? WH_HTTP_READYZ
@@ -295,38 +360,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		             &rep);
 		return send_reply(conn, r, &rep, NULL, false);
 	}
-	if (r->answered) {
-		/* A body after an early answer (GET with a body): ignore it. */
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
-	if (*upload_data_size) {
-		size_t n = *upload_data_size;
-		*upload_data_size = 0;
-		if (!r->too_big) {
-			int rc = cf_buf_append(&r->body, upload_data, n);
-			if (rc == -E2BIG) {
-				r->too_big = true;
-				cf_buf_free(&r->body);
-			} else if (rc) {
-				return MHD_NO;
-			}
-		}
-		if (r->too_big) {
-			r->discarded += n;
-			if (r->discarded > CF_MAX_HTTP_DISCARD_BYTES) {
-				if (srv->h.rejected)
-					srv->h.rejected(srv->h.ctx, MHD_HTTP_CONTENT_TOO_LARGE);
-				r->answered = true;
-				return MHD_NO;
-			}
-		}
-		return MHD_YES;
-	}
-	if (r->too_big)
-		return send_error(l, conn, r, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large",
-		                  NULL, true);
-	wh_http_reply rep = {.status = 500};
 	srv->h.validate(srv->h.ctx, r->body.data ? r->body.data : "", r->body.len, r->start_ns,
 	                &rep);
 	cf_buf_free(&r->body);
