@@ -235,7 +235,7 @@ fi
 # Container A's exec has its argv in a userfaultfd page that A serves only
 # after a delay, so the agent's read of it blocks; B must run meanwhile.
 if [ "$HAVE_UFFD" = 1 ]; then
-	ba=$(mkbundle slow '["/bin/uffd_exec","8","/bin/wget","wget","-q","http://127.0.0.1:1/"]' 0 '["CAP_SYS_PTRACE"]' '["userfaultfd"]')
+	ba=$(mkbundle slow '["/bin/uffd_exec","15","/bin/wget","wget","-q","http://127.0.0.1:1/"]' 0 '["CAP_SYS_PTRACE"]' '["userfaultfd"]')
 	run_ctr slow "$ba" &
 	BG_PIDS+=($!)
 	if wait_for 10 grep -qs FAULT "$TMP/slow.out"; then
@@ -246,7 +246,7 @@ if [ "$HAVE_UFFD" = 1 ]; then
 			[ "$state_a" = '"status": "running"' ]
 		check slow_decision_does_not_block_other_container $? \
 			"fast: $(cat "$TMP/fast.out"); slow: $(cat "$TMP/slow.out") $state_a"
-		wait_for 20 test -s "$TMP/slow.rc"
+		wait_for 40 test -s "$TMP/slow.rc"
 		grep -q "EXEC_FAILED Operation not permitted" "$TMP/slow.out"
 		check held_decision_completes_after_release $? "$(cat "$TMP/slow.out")"
 	else
