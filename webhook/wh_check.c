@@ -268,12 +268,10 @@ static void input_error(const run *r, size_t in, const cJSON *node, const char *
 static int add_object(run *r, const cJSON *obj, size_t in)
 {
 	if (r->n_objects == r->cap_objects) {
-		size_t cap = r->cap_objects ? r->cap_objects * 2 : 64;
-		object_ref *v = realloc(r->objects, cap * sizeof *v);
+		object_ref *v = cf_grow(r->objects, &r->cap_objects, r->n_objects + 1, sizeof *v);
 		if (!v)
 			return -ENOMEM;
 		r->objects = v;
-		r->cap_objects = cap;
 	}
 	r->objects[r->n_objects++] = (object_ref){obj, in};
 	return 0;

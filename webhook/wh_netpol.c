@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cf_buf.h"
 #include "wh_selector.h"
 
 typedef struct np_policy {
@@ -270,15 +271,13 @@ int wh_netpol_set_add(wh_netpol_set *set, const cJSON *policy, char *err, size_t
 		return 0;
 	}
 	if (set->n == set->cap) {
-		size_t ncap = set->cap ? set->cap * 2 : 16;
-		np_policy *n = realloc(set->items, ncap * sizeof *n);
+		np_policy *n = cf_grow(set->items, &set->cap, set->n + 1, sizeof *n);
 		if (!n) {
 			policy_free(&p);
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 		set->items = n;
-		set->cap = ncap;
 	}
 	memmove(&set->items[at + 1], &set->items[at], (set->n - at) * sizeof *set->items);
 	set->items[at] = p;

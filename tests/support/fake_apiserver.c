@@ -117,12 +117,10 @@ static int record_event(fake_apiserver *fs, const char *collection, const char *
                         const char *type, const cJSON *obj)
 {
 	if (fs->n_events == fs->cap_events) {
-		size_t cap = fs->cap_events ? fs->cap_events * 2 : 64;
-		fevent *e = realloc(fs->events, cap * sizeof *e);
+		fevent *e = cf_grow(fs->events, &fs->cap_events, fs->n_events + 1, sizeof *e);
 		if (!e)
 			return -ENOMEM;
 		fs->events = e;
-		fs->cap_events = cap;
 	}
 	fevent *e = &fs->events[fs->n_events];
 	memset(e, 0, sizeof *e);
@@ -202,14 +200,12 @@ static long store_obj(fake_apiserver *fs, const char *collection, const char *ns
 			set_string(md, "uid", uid);
 		}
 		if (fs->n_objs == fs->cap_objs) {
-			size_t cap = fs->cap_objs ? fs->cap_objs * 2 : 64;
-			fobj *n = realloc(fs->objs, cap * sizeof *n);
+			fobj *n = cf_grow(fs->objs, &fs->cap_objs, fs->n_objs + 1, sizeof *n);
 			if (!n) {
 				cJSON_Delete(obj);
 				return -ENOMEM;
 			}
 			fs->objs = n;
-			fs->cap_objs = cap;
 		}
 		o = &fs->objs[fs->n_objs];
 		o->collection = strdup(collection);
