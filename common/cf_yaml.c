@@ -416,3 +416,18 @@ unsigned cf_yaml_line(const cf_yaml_docs *d, const cJSON *node)
 	const line_entry *e = bsearch(&key, d->lines->v, d->lines->n, sizeof key, compare_entries);
 	return e ? e->line : 0;
 }
+
+const char *cf_yaml_type_name(const cJSON *node, const char *sequence_word)
+{
+	if (cJSON_IsNull(node))
+		return "null";
+	if (cJSON_IsBool(node))
+		return "a boolean";
+	if (cJSON_IsNumber(node))
+		return "a number";
+	if (cJSON_IsString(node))
+		return "a string";
+	if (cJSON_IsArray(node))
+		return sequence_word;
+	return "a mapping";
+}

@@ -233,19 +233,10 @@ static const char *object_namespace(const cJSON *obj)
 	return ns && *ns ? ns : "default";
 }
 
+/* `check` speaks of YAML sequences (its input is manifests). */
 static const char *type_name(const cJSON *n)
 {
-	if (cJSON_IsNull(n))
-		return "null";
-	if (cJSON_IsBool(n))
-		return "a boolean";
-	if (cJSON_IsNumber(n))
-		return "a number";
-	if (cJSON_IsString(n))
-		return "a string";
-	if (cJSON_IsArray(n))
-		return "a sequence";
-	return "a mapping";
+	return cf_yaml_type_name(n, "a sequence");
 }
 
 static void input_error(const run *r, size_t in, const cJSON *node, const char *fmt, ...)

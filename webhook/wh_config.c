@@ -151,19 +151,10 @@ __attribute__((format(printf, 3, 4))) static int perr(const pctx *c, const cJSON
 	return -EINVAL;
 }
 
+/* The config docs and messages say "list" (as Kubernetes docs do). */
 static const char *type_name(const cJSON *n)
 {
-	if (cJSON_IsNull(n))
-		return "null";
-	if (cJSON_IsBool(n))
-		return "a boolean";
-	if (cJSON_IsNumber(n))
-		return "a number";
-	if (cJSON_IsString(n))
-		return "a string";
-	if (cJSON_IsArray(n))
-		return "a list";
-	return "a mapping";
+	return cf_yaml_type_name(n, "a list");
 }
 
 /* `path` is the dotted name of a member for messages ("server.threads"). */
