@@ -17,14 +17,14 @@
 #include <cjson/cJSON.h>
 
 #include "support/fake_apiserver.h"
-#include "support/fake_ca.h"
+#include "support/ts_pki.h"
 #include "support/ts_https.h"
 #include "support/ts_proc.h"
 
 #define NP "/apis/networking.k8s.io/v1/networkpolicies"
 
 static char err[2048];
-static fake_ca ca;
+static ts_pki ca;
 static fake_apiserver *fs;
 static ts_proc proc;
 static unsigned port;
@@ -62,13 +62,13 @@ static void write_kubeconfig(const char *token)
 	         "contexts:\n- name: e2e\n  context: {cluster: fake, user: u}\n"
 	         "users:\n- name: u\n  user:\n    token: %s\n",
 	         fake_apiserver_url(fs), token);
-	cr_assert_eq(fake_ca_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
 }
 
 static void setup(void)
 {
 	ts_https_global_init();
-	cr_assert_eq(fake_ca_create(&ca, "e2e", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ts_pki_create(&ca, "e2e", err, sizeof err), 0, "%s", err);
 	fs = fake_apiserver_start(&ca, "tok", err, sizeof err);
 	cr_assert_not_null(fs, "%s", err);
 	write_kubeconfig("tok");
@@ -81,7 +81,7 @@ static void teardown(void)
 	ts_proc_kill(&proc);
 	fake_apiserver_stop(fs);
 	fs = NULL;
-	fake_ca_destroy(&ca);
+	ts_pki_destroy(&ca);
 }
 
 /* Starts serve with extra arguments (NULL-terminated list). */
@@ -309,9 +309,9 @@ Test(kube_e2e, unsynced_warn_admits_with_warning, .init = setup, .fini = teardow
 {
 	fake_apiserver_set_token(fs, "not-yet");
 	char cfg[400];
-	cr_assert_eq(fake_ca_write_file(ca.dir, "config.yaml", "networkPolicyNotSynced: warn\n",
-	                                cfg, sizeof cfg),
-	             0);
+	cr_assert_eq(
+	    ts_write_file(ca.dir, "config.yaml", "networkPolicyNotSynced: warn\n", cfg, sizeof cfg),
+	    0);
 	start_webhook("--config", cfg);
 	cr_assert_eq(get_status("/readyz", NULL, 0), 503);
 	verdict v = validate("Pod", "team-a", "worker");
@@ -345,8 +345,8 @@ static int run_serve_expect_failure(char *out, size_t outlen)
 
 Test(kube_e2e_bad, malformed_kubeconfig_refused_at_start, .init = setup, .fini = teardown)
 {
-	cr_assert_eq(fake_ca_write_file(ca.dir, "kubeconfig", "current-context: [oops\n", kc_path,
-	                                sizeof kc_path),
+	cr_assert_eq(ts_write_file(ca.dir, "kubeconfig", "current-context: [oops\n", kc_path,
+	                           sizeof kc_path),
 	             0);
 	char log[8192];
 	cr_assert_eq(run_serve_expect_failure(log, sizeof log), 1);
@@ -361,7 +361,7 @@ Test(kube_e2e_bad, insecure_kubeconfig_refused_at_start, .init = setup, .fini = 
 	         "clusters:\n- name: c\n  cluster: {server: \"%s\", insecure-skip-tls-verify: "
 	         "true}\nusers:\n- name: u\n  user: {token: tok}\n",
 	         fake_apiserver_url(fs));
-	cr_assert_eq(fake_ca_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
 	char log[8192];
 	cr_assert_eq(run_serve_expect_failure(log, sizeof log), 1);
 	cr_assert(strstr(log, "insecure-skip-tls-verify"), "%s", log);
@@ -375,7 +375,7 @@ Test(kube_e2e_bad, wrong_ca_never_syncs, .init = setup, .fini = teardown)
 	         "clusters:\n- name: c\n  cluster: {server: \"%s\", certificate-authority: "
 	         "other-ca.crt}\nusers:\n- name: u\n  user: {token: tok}\n",
 	         fake_apiserver_url(fs));
-	cr_assert_eq(fake_ca_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
 	start_webhook(NULL, NULL);
 	cr_assert_eq(ts_wait_for_text(log_path, "NetworkPolicy list failed", scaled(10000)), 0);
 	cr_assert_eq(get_status("/readyz", NULL, 0), 503);

@@ -20,7 +20,7 @@
 #include "cf_kube.h"
 #include "cf_log.h"
 #include "support/fake_apiserver.h"
-#include "support/fake_ca.h"
+#include "support/ts_pki.h"
 #include "wh_certmgr.h"
 #include "wh_pki.h"
 #include "wh_tls.h"
@@ -29,7 +29,7 @@
 #define VWCS    "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
 
 static char err[2048];
-static fake_ca ca;
+static ts_pki ca;
 static fake_apiserver *fs;
 static cf_kube_config kc;
 static const char *const names[] = {"hook", "hook.guard", "hook.guard.svc"};
@@ -51,7 +51,7 @@ static void put_vwc(int hooks)
 static void setup(void)
 {
 	cf_log_set_stream(fopen("/dev/null", "w"));
-	cr_assert_eq(fake_ca_create(&ca, "alice", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ts_pki_create(&ca, "alice", err, sizeof err), 0, "%s", err);
 	fs = fake_apiserver_start(&ca, "tok", err, sizeof err);
 	cr_assert_not_null(fs, "%s", err);
 	cf_kube_config_init(&kc);
@@ -68,7 +68,7 @@ static void teardown(void)
 	cf_kube_config_free(&kc);
 	fake_apiserver_stop(fs);
 	fs = NULL;
-	fake_ca_destroy(&ca);
+	ts_pki_destroy(&ca);
 }
 
 typedef struct replica {

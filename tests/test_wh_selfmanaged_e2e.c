@@ -20,7 +20,7 @@
 #include <openssl/evp.h>
 
 #include "support/fake_apiserver.h"
-#include "support/fake_ca.h"
+#include "support/ts_pki.h"
 #include "support/ts_https.h"
 #include "support/ts_proc.h"
 
@@ -29,7 +29,7 @@
 #define SNI     "hook.guard.svc"
 
 static char err[2048];
-static fake_ca ca;
+static ts_pki ca;
 static fake_apiserver *fs;
 static char kc_path[400], cfg_path[400], bundle_path[400];
 
@@ -80,13 +80,13 @@ static void write_config(const char *extra)
 	snprintf(text, sizeof text,
 	         "server:\n  tlsSyncIntervalSeconds: 1\n  tlsRolloverPropagationSeconds: 1\n%s",
 	         extra ? extra : "");
-	cr_assert_eq(fake_ca_write_file(ca.dir, "config.yaml", text, cfg_path, sizeof cfg_path), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "config.yaml", text, cfg_path, sizeof cfg_path), 0);
 }
 
 static void setup(void)
 {
 	ts_https_global_init();
-	cr_assert_eq(fake_ca_create(&ca, "e2e", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ts_pki_create(&ca, "e2e", err, sizeof err), 0, "%s", err);
 	fs = fake_apiserver_start(&ca, "tok", err, sizeof err);
 	cr_assert_not_null(fs, "%s", err);
 	char kc[4096];
@@ -97,7 +97,7 @@ static void setup(void)
 	         "contexts:\n- name: e2e\n  context: {cluster: fake, user: u}\n"
 	         "users:\n- name: u\n  user:\n    token: tok\n",
 	         fake_apiserver_url(fs));
-	cr_assert_eq(fake_ca_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
 	snprintf(bundle_path, sizeof bundle_path, "%s/cabundle.pem", ca.dir);
 	write_config(NULL);
 	put_vwc();
@@ -111,7 +111,7 @@ static void teardown(void)
 	ts_proc_kill(&r2.proc);
 	fake_apiserver_stop(fs);
 	fs = NULL;
-	fake_ca_destroy(&ca);
+	ts_pki_destroy(&ca);
 }
 
 static void start_replica(replica *r, const char *name)
@@ -189,7 +189,7 @@ static bool save_bundle(int i)
 		int n = EVP_DecodeBlock(buf, (const unsigned char *)cab->valuestring, (int)l);
 		char out[400];
 		ok = n > 0 &&
-		     fake_ca_write_file(ca.dir, "cabundle.pem", (char *)buf, out, sizeof out) == 0;
+		     ts_write_file(ca.dir, "cabundle.pem", (char *)buf, out, sizeof out) == 0;
 		free(buf);
 	}
 	cJSON_Delete(o);

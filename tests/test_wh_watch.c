@@ -12,7 +12,7 @@
 
 #include "cf_limits.h"
 #include "support/fake_apiserver.h"
-#include "support/fake_ca.h"
+#include "support/ts_pki.h"
 #include "wh_netpol.h"
 #include "wh_npcache.h"
 #include "wh_watch.h"
@@ -212,14 +212,14 @@ Test(parser_bad, callback_error_stops_feed)
 
 #define NP WH_WATCH_NETPOL_PATH
 
-static fake_ca ca;
+static ts_pki ca;
 static fake_apiserver *fs;
 static wh_npcache *cache;
 static wh_watch *watch;
 
 static void setup(void)
 {
-	cr_assert_eq(fake_ca_create(&ca, "watcher", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ts_pki_create(&ca, "watcher", err, sizeof err), 0, "%s", err);
 	fs = fake_apiserver_start(&ca, "tok", err, sizeof err);
 	cr_assert_not_null(fs, "%s", err);
 	cache = wh_npcache_new();
@@ -232,7 +232,7 @@ static void teardown(void)
 	watch = NULL;
 	wh_npcache_free(cache);
 	fake_apiserver_stop(fs);
-	fake_ca_destroy(&ca);
+	ts_pki_destroy(&ca);
 }
 
 static void start_watch(const char *token)

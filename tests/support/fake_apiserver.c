@@ -1026,7 +1026,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-fake_apiserver *fake_apiserver_start(const fake_ca *ca, const char *token, char *err, size_t errlen)
+fake_apiserver *fake_apiserver_start(const ts_pki *ca, const char *token, char *err, size_t errlen)
 {
 	fake_apiserver *fs = calloc(1, sizeof *fs);
 	if (!fs) {

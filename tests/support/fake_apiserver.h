@@ -42,7 +42,7 @@
 
 #include <stddef.h>
 
-#include "fake_ca.h"
+#include "ts_pki.h"
 
 typedef struct fake_apiserver fake_apiserver;
 
@@ -69,8 +69,7 @@ typedef struct fake_apiserver_stats {
 /* Listens on 127.0.0.1 (ephemeral port) with ca's server certificate,
  * accepting `token` (NULL: bearer tokens never accepted) and client
  * certificates signed by ca. NULL with `err` on failure. */
-fake_apiserver *fake_apiserver_start(const fake_ca *ca, const char *token, char *err,
-                                     size_t errlen);
+fake_apiserver *fake_apiserver_start(const ts_pki *ca, const char *token, char *err, size_t errlen);
 /* Ends every stream and stops the server. */
 void fake_apiserver_stop(fake_apiserver *fs);
 const char *fake_apiserver_url(const fake_apiserver *fs); /* "https://127.0.0.1:PORT" */
