@@ -41,27 +41,6 @@ typedef struct replica {
 
 static replica r1, r2;
 
-static const char *bin(void)
-{
-	static char path[512];
-	const char *b = getenv("CF_BUILD_DIR");
-	snprintf(path, sizeof path, "%s/codeframe-webhook", b && *b ? b : "build");
-	return path;
-}
-
-static unsigned scaled(unsigned ms)
-{
-	const char *s = getenv("SANITIZE");
-	return s && *s ? ms * 5 : ms;
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void put_vwc(void)
 {
 	cr_assert_gt(fake_apiserver_put(
@@ -89,15 +68,7 @@ static void setup(void)
 	cr_assert_eq(ts_pki_create(&ca, "e2e", err, sizeof err), 0, "%s", err);
 	fs = fake_apiserver_start(&ca, "tok", err, sizeof err);
 	cr_assert_not_null(fs, "%s", err);
-	char kc[4096];
-	snprintf(kc, sizeof kc,
-	         "apiVersion: v1\nkind: Config\ncurrent-context: e2e\n"
-	         "clusters:\n- name: fake\n  cluster:\n    server: %s\n"
-	         "    certificate-authority: ca.crt\n"
-	         "contexts:\n- name: e2e\n  context: {cluster: fake, user: u}\n"
-	         "users:\n- name: u\n  user:\n    token: tok\n",
-	         fake_apiserver_url(fs));
-	cr_assert_eq(ts_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
+	cr_assert_eq(fake_apiserver_write_kubeconfig(fs, &ca, "tok", kc_path, sizeof kc_path), 0);
 	snprintf(bundle_path, sizeof bundle_path, "%s/cabundle.pem", ca.dir);
 	write_config(NULL);
 	put_vwc();
@@ -123,7 +94,7 @@ static void start_replica(replica *r, const char *name)
 		char listen[64], probe[64];
 		snprintf(listen, sizeof listen, "127.0.0.1:%u", r->port);
 		snprintf(probe, sizeof probe, "127.0.0.1:%u", r->probe);
-		char *argv[] = {(char *)bin(),
+		char *argv[] = {(char *)ts_webhook_bin(),
 		                "serve",
 		                "--config",
 		                cfg_path,
@@ -142,7 +113,7 @@ static void start_replica(replica *r, const char *name)
 		                NULL};
 		cr_assert_eq(ts_proc_spawn(&r->proc, argv, r->log), 0);
 		ts_proc_atexit(&r->proc);
-		if (ts_proc_wait_port(&r->proc, "127.0.0.1", r->probe, scaled(10000)) == 0)
+		if (ts_proc_wait_port(&r->proc, "127.0.0.1", r->probe, ts_scaled_ms(10000)) == 0)
 			return;
 		ts_proc_kill(&r->proc);
 	}
@@ -162,12 +133,12 @@ static long probe_status(replica *r, const char *path)
 
 static bool wait_ready(replica *r, unsigned bound_ms)
 {
-	long end = now_ms() + (long)bound_ms;
+	long end = ts_now_ms() + (long)bound_ms;
 	do {
 		if (probe_status(r, "/readyz") == 200)
 			return true;
 		usleep(50000);
-	} while (now_ms() < end);
+	} while (ts_now_ms() < end);
 	return false;
 }
 
@@ -214,7 +185,7 @@ Test(selfmanaged_e2e, client_trusting_only_the_cabundle_completes_a_handshake, .
      .fini = teardown)
 {
 	start_replica(&r1, "r1");
-	cr_assert(wait_ready(&r1, scaled(15000)), "never ready: %s", ts_read_text(r1.log));
+	cr_assert(wait_ready(&r1, ts_scaled_ms(15000)), "never ready: %s", ts_read_text(r1.log));
 	cr_assert(save_bundle(0));
 	cr_assert_eq(https_get(&r1, "/healthz", NULL, 0), 200, "%s", err);
 	cr_assert(save_bundle(1), "the second webhook has no caBundle");
@@ -246,12 +217,12 @@ Test(selfmanaged_e2e, leaf_renewed_with_no_failed_handshake, .init = setup, .fin
 {
 	write_config("  tlsLeafValiditySeconds: 4\n  tlsCAValiditySeconds: 3600\n");
 	start_replica(&r1, "r1");
-	cr_assert(wait_ready(&r1, scaled(15000)), "never ready: %s", ts_read_text(r1.log));
+	cr_assert(wait_ready(&r1, ts_scaled_ms(15000)), "never ready: %s", ts_read_text(r1.log));
 	cr_assert(save_bundle(0));
 	char first[128] = "", cur[128];
 	unsigned ok = 0, failed = 0, serials = 0;
-	long end = now_ms() + 9000;
-	while (now_ms() < end) {
+	long end = ts_now_ms() + 9000;
+	while (ts_now_ms() < end) {
 		long st = https_get(&r1, "/healthz", cur, sizeof cur);
 		if (st == 200) {
 			ok++;
@@ -273,10 +244,10 @@ Test(selfmanaged_e2e, second_replica_adopts_and_outage_keeps_serving, .init = se
      .fini = teardown)
 {
 	start_replica(&r1, "r1");
-	cr_assert(wait_ready(&r1, scaled(15000)));
+	cr_assert(wait_ready(&r1, ts_scaled_ms(15000)));
 	long rv = fake_apiserver_resource_version(fs);
 	start_replica(&r2, "r2");
-	cr_assert(wait_ready(&r2, scaled(15000)), "%s", ts_read_text(r2.log));
+	cr_assert(wait_ready(&r2, ts_scaled_ms(15000)), "%s", ts_read_text(r2.log));
 	cr_assert(save_bundle(0));
 	char s1[128], s2[128];
 	cr_assert_eq(https_get(&r1, "/healthz", s1, sizeof s1), 200);
@@ -311,9 +282,9 @@ Test(selfmanaged_e2e_bad, absent_configuration_is_not_ready_until_created, .init
 	memset(&resp, 0, sizeof resp);
 	cr_assert_neq(ts_https_do(&rq, &resp, err, sizeof err), 0);
 	ts_http_resp_free(&resp);
-	cr_assert(ts_wait_for_text(r1.log, "not found", scaled(5000)) == 0);
+	cr_assert(ts_wait_for_text(r1.log, "not found", ts_scaled_ms(5000)) == 0);
 	put_vwc();
-	cr_assert(wait_ready(&r1, scaled(15000)), "%s", ts_read_text(r1.log));
+	cr_assert(wait_ready(&r1, ts_scaled_ms(15000)), "%s", ts_read_text(r1.log));
 	cr_assert(save_bundle(0));
 	cr_assert_eq(https_get(&r1, "/healthz", NULL, 0), 200, "%s", err);
 }
@@ -322,7 +293,7 @@ Test(selfmanaged_e2e_bad, forbidden_secret_is_not_ready, .init = setup, .fini = 
 {
 	fake_apiserver_set_down(fs, 403, "/secrets");
 	start_replica(&r1, "r1");
-	cr_assert(ts_wait_for_text(r1.log, "403", scaled(5000)) == 0);
+	cr_assert(ts_wait_for_text(r1.log, "403", ts_scaled_ms(5000)) == 0);
 	cr_assert_eq(probe_status(&r1, "/readyz"), 503);
 	fake_apiserver_set_down(fs, 0, NULL);
 }
@@ -333,7 +304,7 @@ static int run_expect_failure(char *const *extra, char *out, size_t outlen)
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", ts_free_port());
 	char *argv[24];
 	int n = 0;
-	argv[n++] = (char *)bin();
+	argv[n++] = (char *)ts_webhook_bin();
 	argv[n++] = "serve";
 	argv[n++] = "--listen";
 	argv[n++] = listen;
@@ -343,7 +314,7 @@ static int run_expect_failure(char *const *extra, char *out, size_t outlen)
 	snprintf(r1.log, sizeof r1.log, "%s/fail.log", ca.dir);
 	cr_assert_eq(ts_proc_spawn(&r1.proc, argv, r1.log), 0);
 	ts_proc_atexit(&r1.proc);
-	cr_assert_eq(ts_proc_wait(&r1.proc, scaled(10000)), 0, "exits by itself");
+	cr_assert_eq(ts_proc_wait(&r1.proc, ts_scaled_ms(10000)), 0, "exits by itself");
 	char *log = ts_read_text(r1.log);
 	snprintf(out, outlen, "%s", log ? log : "");
 	free(log);
@@ -445,9 +416,9 @@ Test(selfmanaged_e2e_bad, no_api_access_refused, .init = setup, .fini = teardown
 Test(selfmanaged_e2e, sigterm_stops_the_manager_and_exits_cleanly, .init = setup, .fini = teardown)
 {
 	start_replica(&r1, "r1");
-	cr_assert(wait_ready(&r1, scaled(15000)), "never ready: %s", ts_read_text(r1.log));
+	cr_assert(wait_ready(&r1, ts_scaled_ms(15000)), "never ready: %s", ts_read_text(r1.log));
 	cr_assert_eq(ts_proc_signal(&r1.proc, SIGTERM), 0);
-	cr_assert_eq(ts_proc_wait(&r1.proc, scaled(15000)), 0, "did not exit");
+	cr_assert_eq(ts_proc_wait(&r1.proc, ts_scaled_ms(15000)), 0, "did not exit");
 	/* Under ASan a leak at exit would make the status non-zero. */
 	cr_assert(WIFEXITED(r1.proc.status) && WEXITSTATUS(r1.proc.status) == 0, "status %d: %s",
 	          r1.proc.status, ts_read_text(r1.log));

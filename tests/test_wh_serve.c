@@ -4,7 +4,6 @@
  * teardown, so a failing assertion leaves nothing running. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,14 +54,6 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
-static const char *bin(void)
-{
-	static char path[512];
-	const char *b = getenv("CF_BUILD_DIR");
-	snprintf(path, sizeof path, "%s/codeframe-webhook", b && *b ? b : "build");
-	return path;
-}
-
 static void issue(const char *cn, const char *crt, const char *key)
 {
 	const char *sans[] = {"DNS:localhost", "DNS:webhook.codeframe.svc", "IP:127.0.0.1"};
@@ -89,21 +80,13 @@ static void setup(void)
 	ts_proc_atexit(&proc);
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static void teardown(void)
 {
 	ts_proc_kill(&proc);
 	ts_ca_free(ca);
 	ca = NULL;
 	if (dir[0] && !getenv("CF_KEEP_TEST_DIRS"))
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		ts_rm_tree(dir);
 }
 
 /* Starts the server with extra flags (NULL-terminated); retries on a
@@ -118,9 +101,9 @@ static void start_with(const char *config, const char *const *extra)
 		char listen[64], plisten[64];
 		snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
 		snprintf(plisten, sizeof plisten, "127.0.0.1:%u", probe_port);
-		const char *argv[40] = {
-		    bin(),    "serve",     "--listen", listen,           "--tls-cert",
-		    crt_path, "--tls-key", key_path,   "--probe-listen", plisten};
+		const char *argv[40] = {ts_webhook_bin(), "serve",  "--listen",  listen,
+		                        "--tls-cert",     crt_path, "--tls-key", key_path,
+		                        "--probe-listen", plisten};
 		size_t n = 10;
 		if (config) {
 			argv[n++] = "--config";
@@ -889,9 +872,9 @@ static int run_to_exit(const char *const *argv)
 
 Test(serve, startup_errors_are_json_lines_and_fail, .init = setup, .fini = teardown)
 {
-	const char *missing[] = {bin(),         "serve",      "--listen",
-	                         "127.0.0.1:0", "--tls-cert", "/nonexistent.crt",
-	                         "--tls-key",   key_path,     NULL};
+	const char *missing[] = {ts_webhook_bin(), "serve",      "--listen",
+	                         "127.0.0.1:0",    "--tls-cert", "/nonexistent.crt",
+	                         "--tls-key",      key_path,     NULL};
 	cr_assert_eq(run_to_exit(missing), 1);
 	char *log = ts_read_text(log_path);
 	cr_assert(strstr(log, "{\"time\":") && strstr(log, "\"level\":\"error\"") &&
@@ -900,24 +883,24 @@ Test(serve, startup_errors_are_json_lines_and_fail, .init = setup, .fini = teard
 	cr_assert_null(strstr(log, "PRIVATE KEY"), "no key material in logs");
 	free(log);
 	write_file(cfg_path, "modee: enforce\n");
-	const char *badcfg[] = {bin(), "serve", "--config", cfg_path, NULL};
+	const char *badcfg[] = {ts_webhook_bin(), "serve", "--config", cfg_path, NULL};
 	cr_assert_eq(run_to_exit(badcfg), 1);
 	cr_assert_eq(ts_wait_for_text(log_path, "modee", 100), 0);
-	const char *nocert[] = {bin(), "serve", "--listen", "127.0.0.1:0", NULL};
+	const char *nocert[] = {ts_webhook_bin(), "serve", "--listen", "127.0.0.1:0", NULL};
 	cr_assert_eq(run_to_exit(nocert), 1);
-	const char *badflag[] = {bin(), "serve", "--bogus", NULL};
+	const char *badflag[] = {ts_webhook_bin(), "serve", "--bogus", NULL};
 	cr_assert_eq(run_to_exit(badflag), 2);
 	cr_assert_eq(ts_wait_for_text(log_path, "\"msg\":\"bad command line\"", 100), 0);
-	const char *badmode[] = {bin(),    "serve",     "--mode", "loud", "--tls-cert",
-	                         crt_path, "--tls-key", key_path, NULL};
+	const char *badmode[] = {ts_webhook_bin(), "serve",     "--mode", "loud", "--tls-cert",
+	                         crt_path,         "--tls-key", key_path, NULL};
 	cr_assert_eq(run_to_exit(badmode), 1);
-	const char *badaddr[] = {bin(),    "serve",     "--listen", "nowhere", "--tls-cert",
-	                         crt_path, "--tls-key", key_path,   NULL};
+	const char *badaddr[] = {ts_webhook_bin(), "serve",     "--listen", "nowhere", "--tls-cert",
+	                         crt_path,         "--tls-key", key_path,   NULL};
 	cr_assert_eq(run_to_exit(badaddr), 1);
-	const char *badnp[] = {
-	    bin(),    "serve",     "--listen", "127.0.0.1:0",        "--tls-cert",
-	    crt_path, "--tls-key", key_path,   "--network-policies", "/nonexistent.yaml",
-	    NULL};
+	const char *badnp[] = {ts_webhook_bin(),    "serve",      "--listen",
+	                       "127.0.0.1:0",       "--tls-cert", crt_path,
+	                       "--tls-key",         key_path,     "--network-policies",
+	                       "/nonexistent.yaml", NULL};
 	cr_assert_eq(run_to_exit(badnp), 1);
 }
 
@@ -927,8 +910,8 @@ Test(serve, port_in_use_fails_cleanly, .init = setup, .fini = teardown)
 	char listen[64];
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
 	ts_proc second;
-	const char *argv[] = {bin(),    "serve",     "--listen", listen, "--tls-cert",
-	                      crt_path, "--tls-key", key_path,   NULL};
+	const char *argv[] = {ts_webhook_bin(), "serve",     "--listen", listen, "--tls-cert",
+	                      crt_path,         "--tls-key", key_path,   NULL};
 	char log2[320];
 	snprintf(log2, sizeof log2, "%s/second.log", dir);
 	cr_assert_eq(ts_proc_spawn(&second, (char *const *)argv, log2), 0);

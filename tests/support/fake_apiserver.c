@@ -1214,3 +1214,17 @@ void fake_apiserver_stats_get(fake_apiserver *fs, fake_apiserver_stats *out)
 	*out = fs->stats;
 	pthread_mutex_unlock(&fs->lock);
 }
+
+int fake_apiserver_write_kubeconfig(const fake_apiserver *fs, const ts_pki *ca, const char *token,
+                                    char *out, size_t outlen)
+{
+	char kc[4096];
+	snprintf(kc, sizeof kc,
+	         "apiVersion: v1\nkind: Config\ncurrent-context: e2e\n"
+	         "clusters:\n- name: fake\n  cluster:\n    server: %s\n"
+	         "    certificate-authority: ca.crt\n"
+	         "contexts:\n- name: e2e\n  context: {cluster: fake, user: u}\n"
+	         "users:\n- name: u\n  user:\n    token: %s\n",
+	         fake_apiserver_url(fs), token);
+	return ts_write_file(ca->dir, "kubeconfig", kc, out, outlen);
+}

@@ -70,6 +70,10 @@ typedef struct fake_apiserver_stats {
  * accepting `token` (NULL: bearer tokens never accepted) and client
  * certificates signed by ca. NULL with `err` on failure. */
 fake_apiserver *fake_apiserver_start(const ts_pki *ca, const char *token, char *err, size_t errlen);
+/* Writes `ca`->dir/kubeconfig for this server (trusting ca.crt, the user
+ * authenticating with bearer `token`); its path goes to out. 0 or -errno. */
+int fake_apiserver_write_kubeconfig(const fake_apiserver *fs, const ts_pki *ca, const char *token,
+                                    char *out, size_t outlen);
 /* Ends every stream and stops the server. */
 void fake_apiserver_stop(fake_apiserver *fs);
 const char *fake_apiserver_url(const fake_apiserver *fs); /* "https://127.0.0.1:PORT" */
