@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cf_buf.h"
+
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -189,31 +191,9 @@ unsigned ts_free_port(void)
 
 char *ts_read_text(const char *path)
 {
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	size_t cap = 4096, len = 0;
-	char *s = malloc(cap);
-	while (s) {
-		size_t n = fread(s + len, 1, cap - len - 1, f);
-		len += n;
-		if (n == 0)
-			break;
-		if (cap - len - 1 == 0) {
-			char *t = realloc(s, cap * 2);
-			if (!t) {
-				free(s);
-				s = NULL;
-				break;
-			}
-			s = t;
-			cap *= 2;
-		}
-	}
-	fclose(f);
-	if (s)
-		s[len] = '\0';
-	return s;
+	cf_buf b;
+	char err[256];
+	return cf_read_file(path, 0, &b, err, sizeof err) == 0 ? cf_buf_steal(&b) : NULL;
 }
 
 size_t ts_count_text(const char *path, const char *needle)
