@@ -44,10 +44,10 @@ void cf_kube_config_free(cf_kube_config *c)
 	free(c->ca_pem);
 	free(c->cert_pem);
 	if (c->key_pem)
-		memset(c->key_pem, 0, c->key_len);
+		explicit_bzero(c->key_pem, c->key_len);
 	free(c->key_pem);
 	if (c->token)
-		memset(c->token, 0, strlen(c->token));
+		explicit_bzero(c->token, strlen(c->token));
 	free(c->token);
 	cf_kube_config_init(c);
 }
@@ -205,7 +205,7 @@ int cf_kube_config_in_cluster(const char *sa_dir, cf_kube_config *out, char *err
 	rc = read_token_file(out->token_file, &token, err, errlen);
 	if (rc)
 		goto fail;
-	memset(token, 0, strlen(token));
+	explicit_bzero(token, strlen(token));
 	free(token);
 	char path[4200];
 	snprintf(path, sizeof path, "%s/ca.crt", sa_dir);
@@ -524,7 +524,7 @@ static int load_user(const cJSON *root, const char *user_name, const char *base_
 			snprintf(msg, msglen, "user.tokenFile: %s", ferr);
 			return rc;
 		}
-		memset(t, 0, strlen(t));
+		explicit_bzero(t, strlen(t));
 		free(t);
 	}
 	return 0;
@@ -685,7 +685,7 @@ void cf_kube_free(cf_kube *k)
 	if (k->curl)
 		curl_easy_cleanup(k->curl);
 	if (k->token)
-		memset(k->token, 0, strlen(k->token));
+		explicit_bzero(k->token, strlen(k->token));
 	free(k->token);
 	cf_kube_config_free(&k->cfg);
 	free(k);
@@ -719,7 +719,7 @@ static void refresh_token(cf_kube *k)
 	char ignored[256];
 	if (read_token_file(k->cfg.token_file, &t, ignored, sizeof ignored) == 0) {
 		if (k->token)
-			memset(k->token, 0, strlen(k->token));
+			explicit_bzero(k->token, strlen(k->token));
 		free(k->token);
 		k->token = t;
 	}
