@@ -132,7 +132,7 @@ static int read_blob(const char *path, size_t limit, char **out, size_t *outlen,
  * that could change the URL's meaning. */
 static bool valid_host(const char *h)
 {
-	if (!*h || strlen(h) > 253)
+	if (!*h || strlen(h) > CF_K8S_MAX_NAME_CHARS)
 		return false;
 	for (const char *p = h; *p; p++)
 		if (!isalnum((unsigned char)*p) && !strchr(".-:%_", *p))
@@ -215,7 +215,7 @@ int cf_kube_config_in_cluster(const char *sa_dir, cf_kube_config *out, char *err
 	snprintf(path, sizeof path, "%s/namespace", sa_dir);
 	cf_buf ns;
 	char ignored[256];
-	if (cf_read_file(path, 253, &ns, ignored, sizeof ignored) == 0) {
+	if (cf_read_file(path, CF_K8S_MAX_NAME_CHARS, &ns, ignored, sizeof ignored) == 0) {
 		size_t n = ns.len;
 		while (n && isspace((unsigned char)ns.data[n - 1]))
 			n--;

@@ -34,6 +34,12 @@
 /* Log lines: a single field value is truncated past this. */
 #define CF_LOG_MAX_FIELD_BYTES 4096u
 
+/* Kubernetes object names: an RFC 1123 subdomain (most names, and a host
+ * name) and an RFC 1123 label (namespaces, Services), as the API server
+ * enforces them. */
+#define CF_K8S_MAX_NAME_CHARS  253u
+#define CF_K8S_MAX_LABEL_CHARS 63u
+
 /* Kubernetes API client (cf_kube) and the NetworkPolicy watch (wh_watch).
  * A kubeconfig file; the service account token; one response body of a
  * plain request (a list page: the client asks for CF_KUBE_LIST_PAGE_ITEMS

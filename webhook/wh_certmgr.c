@@ -1010,7 +1010,7 @@ static int aborted(void *ud)
 static bool valid_name(const char *s)
 {
 	size_t n = strlen(s);
-	if (n == 0 || n > 253)
+	if (n == 0 || n > CF_K8S_MAX_NAME_CHARS)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];

@@ -315,7 +315,8 @@ static bool is_lower_alnum(char ch)
 /* RFC 1123 label: what namespace and Service names must be. */
 static bool is_dns_label(const char *s, size_t len)
 {
-	if (len == 0 || len > 63 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[len - 1]))
+	if (len == 0 || len > CF_K8S_MAX_LABEL_CHARS || !is_lower_alnum(s[0]) ||
+	    !is_lower_alnum(s[len - 1]))
 		return false;
 	for (size_t i = 0; i < len; i++)
 		if (!is_lower_alnum(s[i]) && s[i] != '-')
@@ -327,7 +328,7 @@ static bool is_dns_label(const char *s, size_t len)
 static bool is_dns_subdomain(const char *s)
 {
 	size_t len = strlen(s);
-	if (len == 0 || len > 253)
+	if (len == 0 || len > CF_K8S_MAX_NAME_CHARS)
 		return false;
 	while (*s) {
 		const char *dot = strchr(s, '.');

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "cf_buf.h"
+#include "cf_limits.h"
 #include "wh_selector.h"
 
 typedef struct np_policy {
@@ -166,13 +167,19 @@ static int policy_from_json(const cJSON *policy, np_policy *p, char *err, size_t
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(md, "name");
 	const cJSON *ns = cJSON_GetObjectItemCaseSensitive(md, "namespace");
 	if (!cJSON_IsObject(md) || !cJSON_IsString(name) || !name->valuestring[0] ||
-	    strlen(name->valuestring) > 253) {
-		snprintf(err, errlen, "NetworkPolicy: metadata.name must be a non-empty string");
+	    strlen(name->valuestring) > CF_K8S_MAX_NAME_CHARS) {
+		snprintf(err, errlen,
+		         "NetworkPolicy: metadata.name must be a non-empty string of at most %u "
+		         "characters",
+		         CF_K8S_MAX_NAME_CHARS);
 		return -EINVAL;
 	}
-	if (ns && !cJSON_IsNull(ns) && (!cJSON_IsString(ns) || strlen(ns->valuestring) > 253)) {
-		snprintf(err, errlen, "NetworkPolicy %s: metadata.namespace must be a string",
-		         name->valuestring);
+	if (ns && !cJSON_IsNull(ns) &&
+	    (!cJSON_IsString(ns) || strlen(ns->valuestring) > CF_K8S_MAX_NAME_CHARS)) {
+		snprintf(err, errlen,
+		         "NetworkPolicy %s: metadata.namespace must be a string of at most %u "
+		         "characters",
+		         name->valuestring, CF_K8S_MAX_NAME_CHARS);
 		return -EINVAL;
 	}
 	/* "" is no namespace, like a missing one (as for the pods checked) */
