@@ -691,11 +691,6 @@ void cf_kube_free(cf_kube *k)
 	free(k);
 }
 
-const cf_kube_config *cf_kube_get_config(const cf_kube *k)
-{
-	return &k->cfg;
-}
-
 void cf_kube_set_abort(cf_kube *k, int (*aborted)(void *ud), void *ud)
 {
 	k->aborted = aborted;

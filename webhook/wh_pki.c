@@ -414,14 +414,6 @@ char *wh_pki_bundle_pem(const wh_pki_bundle *b)
 	return s;
 }
 
-int wh_pki_bundle_find(const wh_pki_bundle *b, const unsigned char sha256[32])
-{
-	for (size_t i = 0; i < b->n; i++)
-		if (memcmp(b->certs[i].sha256, sha256, 32) == 0)
-			return (int)i;
-	return -1;
-}
-
 /* EC on P-256 or P-384, RSA of 2048 bits or more. */
 static int key_strong_enough(EVP_PKEY *k, char *err, size_t errlen)
 {

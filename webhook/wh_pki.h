@@ -82,8 +82,6 @@ void wh_pki_bundle_free(wh_pki_bundle *b);
 /* The bundle as PEM text (certificates in order); NULL on allocation
  * failure. */
 char *wh_pki_bundle_pem(const wh_pki_bundle *b);
-/* Index of the certificate with that fingerprint, or -1. */
-int wh_pki_bundle_find(const wh_pki_bundle *b, const unsigned char sha256[32]);
 
 /* 0 when `key_pem` is a private key (EC P-256 or RSA >= 2048) whose public
  * half is the certificate's; -EINVAL with `err` otherwise. */

@@ -38,11 +38,6 @@ void wh_watch_parser_free(wh_watch_parser *p)
 	cf_buf_free(&p->line);
 }
 
-void wh_watch_parser_reset(wh_watch_parser *p)
-{
-	cf_buf_reset(&p->line);
-}
-
 size_t wh_watch_parser_pending(const wh_watch_parser *p)
 {
 	return p->line.len;
