@@ -41,7 +41,8 @@
 #define CF_K8S_MAX_LABEL_CHARS 63u
 
 /* Kubernetes API client (cf_kube) and the NetworkPolicy watch (wh_watch).
- * A kubeconfig file; the service account token; one response body of a
+ * A kubeconfig file; the service account token; one PEM value (the CA
+ * bundle, and also a client certificate or key); one response body of a
  * plain request (a list page: the client asks for CF_KUBE_LIST_PAGE_ITEMS
  * items at a time); one watch event line (objects are at most 1.5 MiB in
  * etcd by default, the request limit is 3 MiB; JSON framing adds a little);
