@@ -398,6 +398,62 @@ static void due_min(int64_t *due, int64_t t)
 		*due = t;
 }
 
+/* Retire: old CAs leave the bundle (only the active CA and a published
+ * next one stay) once no served leaf can need them. */
+static int retire_old_cas(wh_certmgr *m, doc *d, const analysis *a, char *err, size_t errlen)
+{
+	wh_pki_bundle keep = {.n = 0};
+	keep.certs[keep.n++] = a->bundle.certs[a->active];
+	if (a->next >= 0)
+		keep.certs[keep.n++] = a->bundle.certs[a->next];
+	char *pem = wh_pki_bundle_pem(&keep);
+	if (!pem) {
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	replace_str(&d->ca_crt, pem, false);
+	d->retire_after = 0;
+	d->generation++;
+	log_event(CF_LOG_INFO, "old CA removed from the bundle", NULL, m);
+	return 0;
+}
+
+/* Publish: a new CA joins the bundle (its key kept as ca_next_key) a
+ * propagation period before any leaf is signed by it. */
+static int publish_next_ca(wh_certmgr *m, doc *d, const analysis *a, int64_t now, char *err,
+                           size_t errlen)
+{
+	if (a->bundle.n >= WH_PKI_MAX_BUNDLE_CERTS) {
+		set_err(err, errlen, "the CA bundle is full (%u certificates)",
+		        WH_PKI_MAX_BUNDLE_CERTS);
+		return -ENOSPC;
+	}
+	wh_pki_pair ca;
+	int rc = new_ca(m, now, &ca, err, errlen);
+	if (rc)
+		return rc;
+	size_t have = strlen(d->ca_crt);
+	char *pem = malloc(have + strlen(ca.cert_pem) + 2);
+	if (!pem) {
+		wh_pki_pair_free(&ca);
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(pem, d->ca_crt, have);
+	size_t off = have;
+	if (have && d->ca_crt[have - 1] != '\n')
+		pem[off++] = '\n';
+	memcpy(pem + off, ca.cert_pem, strlen(ca.cert_pem) + 1);
+	replace_str(&d->ca_crt, pem, false);
+	replace_str(&d->ca_next_key, ca.key_pem, true);
+	ca.key_pem = NULL;
+	wh_pki_pair_free(&ca);
+	d->published_at = now;
+	d->generation++;
+	log_event(CF_LOG_INFO, "CA rollover: new CA published in the bundle", NULL, m);
+	return 0;
+}
+
 /* Decides what to write. *changed says whether the document differs from
  * what was read; m->due is set to the next time something falls due. */
 static int plan(wh_certmgr *m, doc *d, analysis *a, int64_t now, bool *changed, char *err,
@@ -416,22 +472,11 @@ static int plan(wh_certmgr *m, doc *d, analysis *a, int64_t now, bool *changed, 
 	}
 	wh_pki_cert *act = &a->bundle.certs[a->active];
 	bool leaf_done = false;
-	/* Retire: old CAs leave the bundle once no served leaf can need them. */
 	if (d->retire_after && now >= d->retire_after) {
-		wh_pki_bundle keep = {.n = 0};
-		keep.certs[keep.n++] = *act;
-		if (a->next >= 0)
-			keep.certs[keep.n++] = a->bundle.certs[a->next];
-		char *pem = wh_pki_bundle_pem(&keep);
-		if (!pem) {
-			set_err(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-		replace_str(&d->ca_crt, pem, false);
-		d->retire_after = 0;
-		d->generation++;
+		rc = retire_old_cas(m, d, a, err, errlen);
+		if (rc)
+			return rc;
 		*changed = true;
-		log_event(CF_LOG_INFO, "old CA removed from the bundle", NULL, m);
 	}
 	due_min(&m->due, d->retire_after);
 	if (a->next >= 0) {
@@ -460,39 +505,11 @@ static int plan(wh_certmgr *m, doc *d, analysis *a, int64_t now, bool *changed, 
 	} else {
 		int64_t renew_at = at_two_thirds(act->not_before, act->not_after);
 		if (now >= renew_at) {
-			/* Publish: the new CA joins the bundle first. */
-			wh_pki_pair ca;
-			rc = new_ca(m, now, &ca, err, errlen);
+			rc = publish_next_ca(m, d, a, now, err, errlen);
 			if (rc)
 				return rc;
-			size_t have = strlen(d->ca_crt);
-			if (a->bundle.n >= WH_PKI_MAX_BUNDLE_CERTS) {
-				wh_pki_pair_free(&ca);
-				set_err(err, errlen, "the CA bundle is full (%u certificates)",
-				        WH_PKI_MAX_BUNDLE_CERTS);
-				return -ENOSPC;
-			}
-			char *pem = malloc(have + strlen(ca.cert_pem) + 2);
-			if (!pem) {
-				wh_pki_pair_free(&ca);
-				set_err(err, errlen, "out of memory");
-				return -ENOMEM;
-			}
-			memcpy(pem, d->ca_crt, have);
-			size_t off = have;
-			if (have && d->ca_crt[have - 1] != '\n')
-				pem[off++] = '\n';
-			memcpy(pem + off, ca.cert_pem, strlen(ca.cert_pem) + 1);
-			replace_str(&d->ca_crt, pem, false);
-			replace_str(&d->ca_next_key, ca.key_pem, true);
-			ca.key_pem = NULL;
-			wh_pki_pair_free(&ca);
-			d->published_at = now;
-			d->generation++;
 			due_min(&m->due, now + m->prop_s);
 			*changed = true;
-			log_event(CF_LOG_INFO, "CA rollover: new CA published in the bundle", NULL,
-			          m);
 		} else {
 			due_min(&m->due, renew_at);
 		}
