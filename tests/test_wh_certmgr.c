@@ -141,27 +141,7 @@ static char *secret_type(void)
 /* caBundle of webhook i, decoded (caller frees), or NULL. */
 static char *vwc_bundle(int i)
 {
-	char *text = fake_apiserver_get(fs, VWCS, "", "guard-vwc");
-	cJSON *o = cJSON_Parse(text);
-	free(text);
-	const cJSON *cab = cJSON_GetObjectItemCaseSensitive(
-	    cJSON_GetObjectItemCaseSensitive(
-	        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "webhooks"), i),
-	        "clientConfig"),
-	    "caBundle");
-	char *out = NULL;
-	if (cJSON_IsString(cab)) {
-		size_t l = strlen(cab->valuestring);
-		unsigned char *buf = malloc(l + 1);
-		int n = EVP_DecodeBlock(buf, (const unsigned char *)cab->valuestring, (int)l);
-		if (n >= 0) {
-			out = calloc(1, (size_t)n + 1);
-			memcpy(out, buf, (size_t)n);
-		}
-		free(buf);
-	}
-	cJSON_Delete(o);
-	return out;
+	return fake_apiserver_vwc_ca_bundle(fs, "guard-vwc", i);
 }
 
 static size_t count_certs(const char *pem)

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 
 #include "support/fake_apiserver.h"
 #include "support/ts_pki.h"
@@ -145,25 +144,10 @@ static bool wait_ready(replica *r, unsigned bound_ms)
 /* Writes webhook i's caBundle (decoded) to bundle_path; false if none. */
 static bool save_bundle(int i)
 {
-	char *text = fake_apiserver_get(fs, VWCS, "", "guard-vwc");
-	cJSON *o = cJSON_Parse(text);
-	free(text);
-	const cJSON *cab = cJSON_GetObjectItemCaseSensitive(
-	    cJSON_GetObjectItemCaseSensitive(
-	        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "webhooks"), i),
-	        "clientConfig"),
-	    "caBundle");
-	bool ok = false;
-	if (cJSON_IsString(cab)) {
-		size_t l = strlen(cab->valuestring);
-		unsigned char *buf = calloc(1, l + 1);
-		int n = EVP_DecodeBlock(buf, (const unsigned char *)cab->valuestring, (int)l);
-		char out[400];
-		ok = n > 0 &&
-		     ts_write_file(ca.dir, "cabundle.pem", (char *)buf, out, sizeof out) == 0;
-		free(buf);
-	}
-	cJSON_Delete(o);
+	char *pem = fake_apiserver_vwc_ca_bundle(fs, "guard-vwc", i);
+	char out[400];
+	bool ok = pem && *pem && ts_write_file(ca.dir, "cabundle.pem", pem, out, sizeof out) == 0;
+	free(pem);
 	return ok;
 }
 

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
+#include <openssl/evp.h>
 
 #include "cf_buf.h"
 
@@ -1227,4 +1228,30 @@ int fake_apiserver_write_kubeconfig(const fake_apiserver *fs, const ts_pki *ca, 
 	         "users:\n- name: u\n  user:\n    token: %s\n",
 	         fake_apiserver_url(fs), token);
 	return ts_write_file(ca->dir, "kubeconfig", kc, out, outlen);
+}
+
+char *fake_apiserver_vwc_ca_bundle(fake_apiserver *fs, const char *name, int i)
+{
+	char *text = fake_apiserver_get(
+	    fs, "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", "", name);
+	cJSON *o = cJSON_Parse(text);
+	free(text);
+	const cJSON *cab = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(
+	        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "webhooks"), i),
+	        "clientConfig"),
+	    "caBundle");
+	char *out = NULL;
+	if (cJSON_IsString(cab)) {
+		size_t l = strlen(cab->valuestring);
+		/* Decoded bytes are fewer than the text's; +1 keeps a NUL. */
+		out = calloc(1, l + 1);
+		if (out && EVP_DecodeBlock((unsigned char *)out,
+		                           (const unsigned char *)cab->valuestring, (int)l) < 0) {
+			free(out);
+			out = NULL;
+		}
+	}
+	cJSON_Delete(o);
+	return out;
 }

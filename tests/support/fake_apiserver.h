@@ -108,6 +108,9 @@ long fake_apiserver_resource_version(fake_apiserver *fs);
 /* A copy of the stored object (caller frees), or NULL. */
 char *fake_apiserver_get(fake_apiserver *fs, const char *collection, const char *ns,
                          const char *name);
+/* The caBundle of webhook `i` in the stored ValidatingWebhookConfiguration
+ * `name`, base64-decoded (caller frees); NULL when there is none. */
+char *fake_apiserver_vwc_ca_bundle(fake_apiserver *fs, const char *name, int i);
 void fake_apiserver_stats_get(fake_apiserver *fs, fake_apiserver_stats *out);
 
 #endif
