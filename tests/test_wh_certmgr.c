@@ -727,6 +727,15 @@ Test(certmgr_bad, invalid_options_are_refused, .init = setup, .fini = teardown)
 	o.service = "hook";
 	o.secret_namespace = "a.b";
 	cr_assert_null(wh_certmgr_new(&o, err, sizeof err));
+	cr_assert(strstr(err, "Secret namespace \"a.b\": use lowercase letters, digits and '-', "
+	                      "starting and ending with a letter or digit, at most 63 characters"),
+	          "%s", err);
+	o.secret_namespace = "guard";
+	o.webhook_config = "-vwc";
+	cr_assert_null(wh_certmgr_new(&o, err, sizeof err));
+	cr_assert(strstr(err, "digits and '-' and '.', starting"), "%s", err);
+	cr_assert(strstr(err, "at most 253 characters"), "%s", err);
+	o.webhook_config = "guard-vwc";
 	o.secret_namespace = "guard";
 	o.tls = NULL;
 	cr_assert_null(wh_certmgr_new(&o, err, sizeof err));

@@ -1046,13 +1046,26 @@ wh_certmgr *wh_certmgr_new(const wh_certmgr_options *o, char *err, size_t errlen
 		        "configuration and a Service");
 		return NULL;
 	}
-	const char *names[] = {o->secret_namespace, o->secret_name, o->webhook_config, o->service};
-	const char *what[] = {"Secret namespace", "Secret name", "webhook configuration name",
-	                      "Service name"};
-	for (size_t i = 0; i < 4; i++)
-		if (!valid_name(names[i]) || (i != 1 && i != 2 && strchr(names[i], '.')) ||
-		    (i != 1 && i != 2 && strlen(names[i]) > 63)) {
-			set_err(err, errlen, "invalid %s \"%s\"", what[i], names[i]);
+	/* Namespaces and Services are DNS labels; Secrets and webhook
+	 * configurations may be DNS subdomains (dots allowed, longer). */
+	const struct {
+		const char *name, *what;
+		bool label;
+	} names[] = {
+	    {o->secret_namespace, "Secret namespace", true},
+	    {o->secret_name, "Secret name", false},
+	    {o->webhook_config, "webhook configuration name", false},
+	    {o->service, "Service name", true},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (!valid_name(names[i].name) ||
+		    (names[i].label && (strchr(names[i].name, '.') ||
+		                        strlen(names[i].name) > CF_K8S_MAX_LABEL_CHARS))) {
+			set_err(err, errlen,
+			        "invalid %s \"%s\": use lowercase letters, digits and '-'%s, "
+			        "starting and ending with a letter or digit, at most %u characters",
+			        names[i].what, names[i].name, names[i].label ? "" : " and '.'",
+			        names[i].label ? CF_K8S_MAX_LABEL_CHARS : CF_K8S_MAX_NAME_CHARS);
 			return NULL;
 		}
 	int64_t ca_s = o->ca_validity_s ? o->ca_validity_s : WH_CERTMGR_DEFAULT_CA_VALIDITY_S;
