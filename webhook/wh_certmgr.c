@@ -853,6 +853,35 @@ out:
 	return rc;
 }
 
+/* Plans from the Secret read back (`obj`, parsed): its data into `d`,
+ * analysed, then plan(). Undecodable data is treated like a broken CA
+ * (plan issues a new one), keeping the generation count going. */
+static int plan_from_secret(wh_certmgr *m, const cJSON *obj, doc *d, int64_t now, bool *changed,
+                            char *err, size_t errlen)
+{
+	if (!cJSON_IsObject(obj)) {
+		set_err(err, errlen, "the Secret is not a JSON object");
+		return -EINVAL;
+	}
+	char e[1024];
+	int rc = doc_from_secret(obj, d, e, sizeof e);
+	if (rc == -EINVAL) {
+		log_event(CF_LOG_WARNING, "the TLS Secret is unusable", e, m);
+		memset(d, 0, sizeof *d);
+		const cJSON *anns = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "annotations");
+		d->generation = ann_long(anns, WH_CERTMGR_ANN_GENERATION);
+	} else if (rc) {
+		set_err(err, errlen, "%s", e);
+		return rc;
+	}
+	analysis a;
+	analyze(m, d, now, &a);
+	rc = plan(m, d, &a, now, changed, err, errlen);
+	analysis_free(&a);
+	return rc;
+}
+
 static int sync_once(wh_certmgr *m, char *err, size_t errlen)
 {
 	cf_buf coll, item;
@@ -888,31 +917,7 @@ static int sync_once(wh_certmgr *m, char *err, size_t errlen)
 			m->due = now + 1;
 		} else {
 			obj = cJSON_ParseWithLength(r.body.data, r.body.len);
-			if (!cJSON_IsObject(obj)) {
-				set_err(err, errlen, "the Secret is not a JSON object");
-				rc = -EINVAL;
-			} else {
-				rc = doc_from_secret(obj, &d, e, sizeof e);
-				if (rc == -EINVAL) {
-					/* Undecodable data: treated like a broken CA. */
-					log_event(CF_LOG_WARNING, "the TLS Secret is unusable", e,
-					          m);
-					memset(&d, 0, sizeof d);
-					const cJSON *anns = cJSON_GetObjectItemCaseSensitive(
-					    cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
-					    "annotations");
-					d.generation = ann_long(anns, WH_CERTMGR_ANN_GENERATION);
-					rc = 0;
-				} else if (rc) {
-					set_err(err, errlen, "%s", e);
-				}
-				if (!rc) {
-					analysis a;
-					analyze(m, &d, now, &a);
-					rc = plan(m, &d, &a, now, &changed, err, errlen);
-					analysis_free(&a);
-				}
-			}
+			rc = plan_from_secret(m, obj, &d, now, &changed, err, errlen);
 		}
 		if (r.body.data && r.body.len)
 			explicit_bzero(r.body.data, r.body.len);
