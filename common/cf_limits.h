@@ -20,6 +20,10 @@
 #define CF_YAML_MAX_SCALAR_BYTES (4u * 1024u * 1024u)
 #define CF_YAML_MAX_DOCUMENTS    10000u
 
+/* `check`: Lists inside lists (kubectl never writes them, but a file may)
+ * are walked to this depth; deeper is an error rather than unbounded work. */
+#define CF_CHECK_MAX_LIST_DEPTH 4
+
 /* Admission: body size the webhook accepts (the API server caps objects at
  * 3 MiB in etcd; a review carries object + oldObject). */
 #define CF_MAX_ADMISSION_BODY_BYTES (3u * 1024u * 1024u)

@@ -127,7 +127,7 @@ static int b64_decode(const char *in, char **out)
 {
 	size_t n = strlen(in);
 	*out = NULL;
-	if (n % 4 || n / 4 * 3 > WH_PKI_MAX_PEM_BYTES)
+	if (n % 4 || n / 4 * 3 > CF_MAX_TLS_SECRET_PEM_BYTES)
 		return -EINVAL;
 	char *o = malloc(n / 4 * 3 + 1);
 	if (!o)
@@ -423,9 +423,9 @@ static int retire_old_cas(wh_certmgr *m, doc *d, const analysis *a, char *err, s
 static int publish_next_ca(wh_certmgr *m, doc *d, const analysis *a, int64_t now, char *err,
                            size_t errlen)
 {
-	if (a->bundle.n >= WH_PKI_MAX_BUNDLE_CERTS) {
+	if (a->bundle.n >= CF_MAX_TLS_BUNDLE_CERTS) {
 		set_err(err, errlen, "the CA bundle is full (%u certificates)",
-		        WH_PKI_MAX_BUNDLE_CERTS);
+		        CF_MAX_TLS_BUNDLE_CERTS);
 		return -ENOSPC;
 	}
 	wh_pki_pair ca;

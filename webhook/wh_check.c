@@ -35,10 +35,6 @@
 #define EXIT_VIOLATIONS 1
 #define EXIT_ERROR      2
 
-/* Lists inside lists (kubectl never writes them, but a file may) are
- * walked to this depth; deeper is an error rather than unbounded work. */
-#define CHECK_MAX_LIST_DEPTH 4
-
 typedef enum out_format {
 	OUT_TEXT,
 	OUT_JSON,
@@ -295,8 +291,9 @@ static int collect(run *r, const cJSON *obj, size_t in, unsigned depth)
 	const cJSON *items = cJSON_GetObjectItemCaseSensitive(obj, "items");
 	if (!is_list_kind(kind->valuestring))
 		return add_object(r, obj, in) ? -ENOMEM : 0;
-	if (depth >= CHECK_MAX_LIST_DEPTH) {
-		input_error(r, in, obj, "lists nested deeper than %d levels", CHECK_MAX_LIST_DEPTH);
+	if (depth >= CF_CHECK_MAX_LIST_DEPTH) {
+		input_error(r, in, obj, "lists nested deeper than %d levels",
+		            CF_CHECK_MAX_LIST_DEPTH);
 		return -EINVAL;
 	}
 	if (!items || cJSON_IsNull(items))
