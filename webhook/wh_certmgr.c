@@ -639,6 +639,71 @@ static void vwc_stamp(const char *uid, long gen, char *out, size_t outlen)
 	snprintf(out, outlen, "%s:%ld", uid, gen);
 }
 
+/* The JSON patch that puts `b64` into every webhook's caBundle and
+ * `stamp` into the annotation, guarded by a test of resourceVersion so a
+ * concurrent writer makes it fail (409/422) instead of being overwritten.
+ * *patch stays NULL when the configuration `o` already carries both. */
+static int vwc_patch(const wh_certmgr *m, const cJSON *o, const char *b64, const char *stamp,
+                     char **patch, char *err, size_t errlen)
+{
+	*patch = NULL;
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+	const cJSON *rv = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
+	const cJSON *hooks = cJSON_GetObjectItemCaseSensitive(o, "webhooks");
+	int n = cJSON_GetArraySize(hooks);
+	const cJSON *anns = cJSON_GetObjectItemCaseSensitive(md, "annotations");
+	const cJSON *have = cJSON_GetObjectItemCaseSensitive(anns, WH_CERTMGR_ANN_VWC);
+	bool need = !cJSON_IsString(have) || strcmp(have->valuestring, stamp) != 0;
+	cJSON *ops = cJSON_CreateArray();
+	cJSON *t = cJSON_CreateObject();
+	cJSON_AddStringToObject(t, "op", "test");
+	cJSON_AddStringToObject(t, "path", "/metadata/resourceVersion");
+	cJSON_AddStringToObject(t, "value", rv->valuestring);
+	cJSON_AddItemToArray(ops, t);
+	for (int i = 0; i < n; i++) {
+		const cJSON *h = cJSON_GetArrayItem(hooks, i);
+		const cJSON *cc = cJSON_GetObjectItemCaseSensitive(h, "clientConfig");
+		const cJSON *cab = cJSON_GetObjectItemCaseSensitive(cc, "caBundle");
+		if (!cJSON_IsObject(cc)) {
+			set_err(err, errlen, "webhook %d of \"%s\" has no clientConfig", i, m->vwc);
+			cJSON_Delete(ops);
+			return -EINVAL;
+		}
+		if (cJSON_IsString(cab) && !strcmp(cab->valuestring, b64))
+			continue;
+		need = true;
+		char p[96];
+		snprintf(p, sizeof p, "/webhooks/%d/clientConfig/caBundle", i);
+		cJSON *a = cJSON_CreateObject();
+		cJSON_AddStringToObject(a, "op", "add");
+		cJSON_AddStringToObject(a, "path", p);
+		cJSON_AddStringToObject(a, "value", b64);
+		cJSON_AddItemToArray(ops, a);
+	}
+	if (!need) {
+		cJSON_Delete(ops);
+		return 0;
+	}
+	cJSON *a = cJSON_CreateObject();
+	cJSON_AddStringToObject(a, "op", "add");
+	if (cJSON_IsObject(anns)) {
+		cJSON_AddStringToObject(a, "path", "/metadata/annotations/codeframe.io~1ca-bundle");
+		cJSON_AddStringToObject(a, "value", stamp);
+	} else {
+		cJSON_AddStringToObject(a, "path", "/metadata/annotations");
+		cJSON *v = cJSON_AddObjectToObject(a, "value");
+		cJSON_AddStringToObject(v, WH_CERTMGR_ANN_VWC, stamp);
+	}
+	cJSON_AddItemToArray(ops, a);
+	*patch = cJSON_PrintUnformatted(ops);
+	cJSON_Delete(ops);
+	if (!*patch) {
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* 0 when every webhook's caBundle is `b64`; -ESTALE when the configuration
  * carries a newer bundle of this Secret (our read was stale). */
 static int ensure_vwc(wh_certmgr *m, const char *b64, const char *uid, long gen, char *err,
@@ -702,62 +767,10 @@ static int ensure_vwc(wh_certmgr *m, const char *b64, const char *uid, long gen,
 				goto out;
 			}
 		}
-		bool need = !cJSON_IsString(have) || strcmp(have->valuestring, stamp) != 0;
-		cJSON *ops = cJSON_CreateArray();
-		cJSON *t = cJSON_CreateObject();
-		cJSON_AddStringToObject(t, "op", "test");
-		cJSON_AddStringToObject(t, "path", "/metadata/resourceVersion");
-		cJSON_AddStringToObject(t, "value", rv->valuestring);
-		cJSON_AddItemToArray(ops, t);
-		for (int i = 0; i < n; i++) {
-			const cJSON *h = cJSON_GetArrayItem(hooks, i);
-			const cJSON *cc = cJSON_GetObjectItemCaseSensitive(h, "clientConfig");
-			const cJSON *cab = cJSON_GetObjectItemCaseSensitive(cc, "caBundle");
-			if (!cJSON_IsObject(cc)) {
-				set_err(err, errlen, "webhook %d of \"%s\" has no clientConfig", i,
-				        m->vwc);
-				cJSON_Delete(ops);
-				cJSON_Delete(o);
-				rc = -EINVAL;
-				goto out;
-			}
-			if (cJSON_IsString(cab) && !strcmp(cab->valuestring, b64))
-				continue;
-			need = true;
-			char p[96];
-			snprintf(p, sizeof p, "/webhooks/%d/clientConfig/caBundle", i);
-			cJSON *a = cJSON_CreateObject();
-			cJSON_AddStringToObject(a, "op", "add");
-			cJSON_AddStringToObject(a, "path", p);
-			cJSON_AddStringToObject(a, "value", b64);
-			cJSON_AddItemToArray(ops, a);
-		}
-		if (!need) {
-			cJSON_Delete(ops);
-			cJSON_Delete(o);
-			rc = 0;
-			goto out;
-		}
-		cJSON *a = cJSON_CreateObject();
-		cJSON_AddStringToObject(a, "op", "add");
-		if (cJSON_IsObject(anns)) {
-			cJSON_AddStringToObject(a, "path",
-			                        "/metadata/annotations/codeframe.io~1ca-bundle");
-			cJSON_AddStringToObject(a, "value", stamp);
-		} else {
-			cJSON_AddStringToObject(a, "path", "/metadata/annotations");
-			cJSON *v = cJSON_AddObjectToObject(a, "value");
-			cJSON_AddStringToObject(v, WH_CERTMGR_ANN_VWC, stamp);
-		}
-		cJSON_AddItemToArray(ops, a);
-		patch = cJSON_PrintUnformatted(ops);
-		cJSON_Delete(ops);
+		rc = vwc_patch(m, o, b64, stamp, &patch, err, errlen);
 		cJSON_Delete(o);
-		if (!patch) {
-			set_err(err, errlen, "out of memory");
-			rc = -ENOMEM;
+		if (rc || !patch)
 			goto out;
-		}
 		cf_kube_response_init(&r);
 		rc = cf_kube_request(m->kube, "PATCH", path.data, "application/json-patch+json",
 		                     patch, strlen(patch), &r, e, sizeof e);
