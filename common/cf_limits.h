@@ -61,6 +61,9 @@
  * (opaque, but the API server's are decimal integers; bounded anyway). */
 #define CF_KUBE_MAX_URL_BYTES              2048u
 #define CF_KUBE_MAX_RESOURCE_VERSION_BYTES 128u
+/* A list page's continue token (opaque; the API server's are base64 of a
+ * small JSON, well under this). */
+#define CF_KUBE_MAX_CONTINUE_BYTES 4096u
 /* Items per list page (the list's `limit`), not an input bound but the
  * reason CF_KUBE_MAX_RESPONSE_BYTES is enough. */
 #define CF_KUBE_LIST_PAGE_ITEMS 500u

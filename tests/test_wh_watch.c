@@ -527,6 +527,19 @@ Test(watch_bad, list_500_is_retried, .init = setup, .fini = teardown)
 	cr_assert(strstr(st.last_error, "HTTP 500: injected fault"), "%s", st.last_error);
 }
 
+Test(watch_bad, list_without_resource_version_is_named_and_retried, .init = setup, .fini = teardown)
+{
+	put_policy("ns1", "a", "web", "[\"Ingress\"]");
+	fake_apiserver_add_fault(fs, FAKE_FAULT_LIST_NO_RV);
+	start_watch("tok");
+	cr_assert(wait_count(1));
+	wh_watch_stats st = stats();
+	cr_assert_eq(st.errors, 1);
+	cr_assert(
+	    strstr(st.last_error, "not a usable NetworkPolicyList: no metadata.resourceVersion"),
+	    "%s", st.last_error);
+}
+
 Test(watch_bad, malformed_policy_is_left_out, .init = setup, .fini = teardown)
 {
 	put_policy("ns1", "good", "web", "[\"Ingress\"]");

@@ -402,6 +402,10 @@ static enum MHD_Result do_list(fake_apiserver *fs, struct MHD_Connection *c, con
 		pthread_mutex_unlock(&fs->lock);
 		return send_status(c, 500, "InternalError", "injected fault: list failed");
 	}
+	if (take_fault(fs, FAKE_FAULT_LIST_NO_RV)) {
+		pthread_mutex_unlock(&fs->lock);
+		return send_json(c, 200, strdup("{\"kind\":\"NetworkPolicyList\",\"items\":[]}"));
+	}
 	long offset = 0, list_rv = fs->rv;
 	if (cont && *cont) {
 		if (sscanf(cont, "o%ld-r%ld", &offset, &list_rv) != 2 || offset < 0) {

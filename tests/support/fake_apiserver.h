@@ -54,6 +54,7 @@ typedef enum fake_fault {
 	FAKE_FAULT_LIST_500,         /* next list: HTTP 500 */
 	FAKE_FAULT_UPDATE_CONFLICT,  /* next PUT/PATCH: 409 Conflict */
 	FAKE_FAULT_CONTINUE_EXPIRED, /* next list page with `continue`: 410 Expired */
+	FAKE_FAULT_LIST_NO_RV,       /* next list: 200, a list without resourceVersion */
 } fake_fault;
 
 typedef struct fake_apiserver_stats {
