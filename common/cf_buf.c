@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,4 +165,22 @@ int cf_read_file(const char *path, size_t limit, cf_buf *out, char *err, size_t 
 	if (rc)
 		cf_buf_free(out);
 	return rc;
+}
+
+void *cf_grow(void *items, size_t *cap, size_t need, size_t item_size)
+{
+	if (need <= *cap && items)
+		return items;
+	size_t n = *cap ? *cap : CF_GROW_FIRST_CAP;
+	while (n < need) {
+		if (n > SIZE_MAX / 2)
+			return NULL;
+		n *= 2;
+	}
+	if (item_size && n > SIZE_MAX / item_size)
+		return NULL;
+	void *p = realloc(items, n * item_size);
+	if (p)
+		*cap = n;
+	return p;
 }

@@ -1,6 +1,6 @@
 /*
- * cf_buf.h - growable byte buffer with a hard size limit, and bounded file
- * reading on top of it.
+ * cf_buf.h - growable byte buffer with a hard size limit, bounded file
+ * reading on top of it, and the doubling step of growable arrays (cf_grow).
  *
  * Purpose: every reader of untrusted bytes (files, stdin, HTTP bodies, watch
  * streams) accumulates into a cf_buf whose limit is one of cf_limits.h, so
@@ -42,5 +42,15 @@ char *cf_buf_steal(cf_buf *b);
 int cf_read_file(const char *path, size_t limit, cf_buf *out, char *err, size_t errlen);
 /* Reads fd to EOF into `out` (already initialised), respecting its limit. */
 int cf_read_fd(int fd, cf_buf *out);
+
+/* Growable arrays: returns `items` (capacity *cap items of `item_size`
+ * bytes) reallocated to hold at least `need` items, the capacity doubled
+ * (CF_GROW_FIRST_CAP at first) and stored in *cap. NULL when the size
+ * would overflow or memory is short; `items` and *cap are then unchanged
+ * and still owned by the caller. Typical use:
+ *   if (n == cap) { T *v = cf_grow(a, &cap, n + 1, sizeof *v);
+ *                   if (!v) return -ENOMEM; a = v; } */
+#define CF_GROW_FIRST_CAP 16u
+void *cf_grow(void *items, size_t *cap, size_t need, size_t item_size);
 
 #endif

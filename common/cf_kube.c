@@ -44,10 +44,10 @@ void cf_kube_config_free(cf_kube_config *c)
 	free(c->ca_pem);
 	free(c->cert_pem);
 	if (c->key_pem)
-		memset(c->key_pem, 0, c->key_len);
+		explicit_bzero(c->key_pem, c->key_len);
 	free(c->key_pem);
 	if (c->token)
-		memset(c->token, 0, strlen(c->token));
+		explicit_bzero(c->token, strlen(c->token));
 	free(c->token);
 	cf_kube_config_init(c);
 }
@@ -132,7 +132,7 @@ static int read_blob(const char *path, size_t limit, char **out, size_t *outlen,
  * that could change the URL's meaning. */
 static bool valid_host(const char *h)
 {
-	if (!*h || strlen(h) > 253)
+	if (!*h || strlen(h) > CF_K8S_MAX_NAME_CHARS)
 		return false;
 	for (const char *p = h; *p; p++)
 		if (!isalnum((unsigned char)*p) && !strchr(".-:%_", *p))
@@ -205,7 +205,7 @@ int cf_kube_config_in_cluster(const char *sa_dir, cf_kube_config *out, char *err
 	rc = read_token_file(out->token_file, &token, err, errlen);
 	if (rc)
 		goto fail;
-	memset(token, 0, strlen(token));
+	explicit_bzero(token, strlen(token));
 	free(token);
 	char path[4200];
 	snprintf(path, sizeof path, "%s/ca.crt", sa_dir);
@@ -215,7 +215,7 @@ int cf_kube_config_in_cluster(const char *sa_dir, cf_kube_config *out, char *err
 	snprintf(path, sizeof path, "%s/namespace", sa_dir);
 	cf_buf ns;
 	char ignored[256];
-	if (cf_read_file(path, 253, &ns, ignored, sizeof ignored) == 0) {
+	if (cf_read_file(path, CF_K8S_MAX_NAME_CHARS, &ns, ignored, sizeof ignored) == 0) {
 		size_t n = ns.len;
 		while (n && isspace((unsigned char)ns.data[n - 1]))
 			n--;
@@ -407,6 +407,129 @@ static const char *const unsupported_user_keys[][2] = {
     {"as", "impersonation"},
 };
 
+/* The named cluster: its server URL (checked) and the CA that verifies
+ * it. 0, or -errno with `msg`. */
+static int load_cluster(const cJSON *root, const char *cluster_name, const char *base_dir,
+                        cf_kube_config *out, char *msg, size_t msglen)
+{
+	const cJSON *cluster = named_entry(root, "clusters", "cluster", cluster_name, msg, msglen);
+	if (!cluster)
+		return -EINVAL;
+	const char *server = NULL, *ca_file = NULL, *ca_data = NULL;
+	if (opt_string(cluster, "server", &server, "cluster", msg, msglen) ||
+	    opt_string(cluster, "certificate-authority", &ca_file, "cluster", msg, msglen) ||
+	    opt_string(cluster, "certificate-authority-data", &ca_data, "cluster", msg, msglen))
+		return -EINVAL;
+	if (!server || !*server) {
+		snprintf(msg, msglen, "cluster \"%.100s\" has no server", cluster_name);
+		return -EINVAL;
+	}
+	if (check_server_url(server, msg, msglen))
+		return -EINVAL;
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cluster, "insecure-skip-tls-verify"))) {
+		snprintf(msg, msglen,
+		         "cluster \"%.100s\" sets insecure-skip-tls-verify; TLS verification is "
+		         "always on",
+		         cluster_name);
+		return -EINVAL;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(cluster, "tls-server-name") ||
+	    cJSON_GetObjectItemCaseSensitive(cluster, "proxy-url")) {
+		snprintf(msg, msglen,
+		         "cluster \"%.100s\": tls-server-name and proxy-url are not supported",
+		         cluster_name);
+		return -EINVAL;
+	}
+	snprintf(out->server, sizeof out->server, "%s", server);
+	size_t sl = strlen(out->server);
+	while (sl && out->server[sl - 1] == '/')
+		out->server[--sl] = '\0';
+	return load_pem("cluster", "certificate-authority-data", ca_data, "certificate-authority",
+	                ca_file, base_dir, CF_KUBE_MAX_CA_BYTES, &out->ca_pem, &out->ca_len, msg,
+	                msglen);
+}
+
+/* The named user's credentials: a client certificate and key, a token or
+ * a token file (read once here so that a bad one fails at startup). Other
+ * authentication methods are refused by name. 0, or -errno with `msg`. */
+static int load_user(const cJSON *root, const char *user_name, const char *base_dir,
+                     cf_kube_config *out, char *msg, size_t msglen)
+{
+	const cJSON *user = named_entry(root, "users", "user", user_name, msg, msglen);
+	if (!user)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof unsupported_user_keys / sizeof *unsupported_user_keys; i++)
+		if (cJSON_GetObjectItemCaseSensitive(user, unsupported_user_keys[i][0])) {
+			snprintf(msg, msglen,
+			         "user \"%.100s\": %s (%s) are not supported; use a token "
+			         "or a client certificate",
+			         user_name, unsupported_user_keys[i][1],
+			         unsupported_user_keys[i][0]);
+			return -EINVAL;
+		}
+	const char *cert_file = NULL, *cert_data = NULL, *key_file = NULL, *key_data = NULL,
+	           *token = NULL, *token_file = NULL;
+	if (opt_string(user, "client-certificate", &cert_file, "user", msg, msglen) ||
+	    opt_string(user, "client-certificate-data", &cert_data, "user", msg, msglen) ||
+	    opt_string(user, "client-key", &key_file, "user", msg, msglen) ||
+	    opt_string(user, "client-key-data", &key_data, "user", msg, msglen) ||
+	    opt_string(user, "token", &token, "user", msg, msglen) ||
+	    opt_string(user, "tokenFile", &token_file, "user", msg, msglen))
+		return -EINVAL;
+	int rc =
+	    load_pem("user", "client-certificate-data", cert_data, "client-certificate", cert_file,
+	             base_dir, CF_KUBE_MAX_CA_BYTES, &out->cert_pem, &out->cert_len, msg, msglen);
+	if (!rc)
+		rc = load_pem("user", "client-key-data", key_data, "client-key", key_file, base_dir,
+		              CF_KUBE_MAX_CA_BYTES, &out->key_pem, &out->key_len, msg, msglen);
+	if (rc)
+		return rc;
+	if (!out->cert_pem != !out->key_pem) {
+		snprintf(msg, msglen,
+		         "user \"%.100s\": a client certificate needs a client key and "
+		         "vice versa",
+		         user_name);
+		return -EINVAL;
+	}
+	if (token && token_file) {
+		snprintf(msg, msglen, "user \"%.100s\": give token or tokenFile, not both",
+		         user_name);
+		return -EINVAL;
+	}
+	if (token) {
+		for (const char *p = token; *p; p++)
+			if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
+				snprintf(msg, msglen,
+				         "user \"%.100s\": token contains a non-printable "
+				         "character",
+				         user_name);
+				return -EINVAL;
+			}
+		if (!*token) {
+			snprintf(msg, msglen, "user \"%.100s\": token is empty", user_name);
+			return -EINVAL;
+		}
+		if (!(out->token = strdup(token)))
+			return -ENOMEM;
+	}
+	if (token_file) {
+		if (resolve_path(base_dir, token_file, out->token_file, sizeof out->token_file)) {
+			snprintf(msg, msglen, "user.tokenFile: path too long");
+			return -EINVAL;
+		}
+		char *t = NULL;
+		char ferr[512];
+		rc = read_token_file(out->token_file, &t, ferr, sizeof ferr);
+		if (rc) {
+			snprintf(msg, msglen, "user.tokenFile: %s", ferr);
+			return rc;
+		}
+		explicit_bzero(t, strlen(t));
+		free(t);
+	}
+	return 0;
+}
+
 int cf_kube_config_kubeconfig_text(const char *text, size_t len, const char *name,
                                    const char *base_dir, const char *context, cf_kube_config *out,
                                    char *err, size_t errlen)
@@ -457,127 +580,11 @@ int cf_kube_config_kubeconfig_text(const char *text, size_t len, const char *nam
 		snprintf(msg, sizeof msg, "context \"%.100s\" names no cluster", ctx_name);
 		goto fail;
 	}
-	const cJSON *cluster =
-	    named_entry(root, "clusters", "cluster", cluster_name, msg, sizeof msg);
-	if (!cluster)
-		goto fail;
-	const char *server = NULL, *ca_file = NULL, *ca_data = NULL;
-	if (opt_string(cluster, "server", &server, "cluster", msg, sizeof msg) ||
-	    opt_string(cluster, "certificate-authority", &ca_file, "cluster", msg, sizeof msg) ||
-	    opt_string(cluster, "certificate-authority-data", &ca_data, "cluster", msg, sizeof msg))
-		goto fail;
-	if (!server || !*server) {
-		snprintf(msg, sizeof msg, "cluster \"%.100s\" has no server", cluster_name);
-		goto fail;
-	}
-	if (check_server_url(server, msg, sizeof msg))
-		goto fail;
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cluster, "insecure-skip-tls-verify"))) {
-		snprintf(msg, sizeof msg,
-		         "cluster \"%.100s\" sets insecure-skip-tls-verify; TLS verification is "
-		         "always on",
-		         cluster_name);
-		goto fail;
-	}
-	if (cJSON_GetObjectItemCaseSensitive(cluster, "tls-server-name") ||
-	    cJSON_GetObjectItemCaseSensitive(cluster, "proxy-url")) {
-		snprintf(msg, sizeof msg,
-		         "cluster \"%.100s\": tls-server-name and proxy-url are not supported",
-		         cluster_name);
-		goto fail;
-	}
-	snprintf(out->server, sizeof out->server, "%s", server);
-	size_t sl = strlen(out->server);
-	while (sl && out->server[sl - 1] == '/')
-		out->server[--sl] = '\0';
-	rc = load_pem("cluster", "certificate-authority-data", ca_data, "certificate-authority",
-	              ca_file, base_dir, CF_KUBE_MAX_CA_BYTES, &out->ca_pem, &out->ca_len, msg,
-	              sizeof msg);
+	rc = load_cluster(root, cluster_name, base_dir, out, msg, sizeof msg);
+	if (!rc && user_name)
+		rc = load_user(root, user_name, base_dir, out, msg, sizeof msg);
 	if (rc)
 		goto fail;
-	rc = -EINVAL;
-	if (user_name) {
-		const cJSON *user = named_entry(root, "users", "user", user_name, msg, sizeof msg);
-		if (!user)
-			goto fail;
-		for (size_t i = 0; i < sizeof unsupported_user_keys / sizeof *unsupported_user_keys;
-		     i++)
-			if (cJSON_GetObjectItemCaseSensitive(user, unsupported_user_keys[i][0])) {
-				snprintf(msg, sizeof msg,
-				         "user \"%.100s\": %s (%s) are not supported; use a token "
-				         "or a client certificate",
-				         user_name, unsupported_user_keys[i][1],
-				         unsupported_user_keys[i][0]);
-				goto fail;
-			}
-		const char *cert_file = NULL, *cert_data = NULL, *key_file = NULL, *key_data = NULL,
-		           *token = NULL, *token_file = NULL;
-		if (opt_string(user, "client-certificate", &cert_file, "user", msg, sizeof msg) ||
-		    opt_string(user, "client-certificate-data", &cert_data, "user", msg,
-		               sizeof msg) ||
-		    opt_string(user, "client-key", &key_file, "user", msg, sizeof msg) ||
-		    opt_string(user, "client-key-data", &key_data, "user", msg, sizeof msg) ||
-		    opt_string(user, "token", &token, "user", msg, sizeof msg) ||
-		    opt_string(user, "tokenFile", &token_file, "user", msg, sizeof msg))
-			goto fail;
-		rc = load_pem("user", "client-certificate-data", cert_data, "client-certificate",
-		              cert_file, base_dir, CF_KUBE_MAX_CA_BYTES, &out->cert_pem,
-		              &out->cert_len, msg, sizeof msg);
-		if (!rc)
-			rc = load_pem("user", "client-key-data", key_data, "client-key", key_file,
-			              base_dir, CF_KUBE_MAX_CA_BYTES, &out->key_pem, &out->key_len,
-			              msg, sizeof msg);
-		if (rc)
-			goto fail;
-		rc = -EINVAL;
-		if (!out->cert_pem != !out->key_pem) {
-			snprintf(msg, sizeof msg,
-			         "user \"%.100s\": a client certificate needs a client key and "
-			         "vice versa",
-			         user_name);
-			goto fail;
-		}
-		if (token && token_file) {
-			snprintf(msg, sizeof msg,
-			         "user \"%.100s\": give token or tokenFile, not both", user_name);
-			goto fail;
-		}
-		if (token) {
-			for (const char *p = token; *p; p++)
-				if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
-					snprintf(msg, sizeof msg,
-					         "user \"%.100s\": token contains a non-printable "
-					         "character",
-					         user_name);
-					goto fail;
-				}
-			if (!*token) {
-				snprintf(msg, sizeof msg, "user \"%.100s\": token is empty",
-				         user_name);
-				goto fail;
-			}
-			if (!(out->token = strdup(token))) {
-				rc = -ENOMEM;
-				goto fail;
-			}
-		}
-		if (token_file) {
-			if (resolve_path(base_dir, token_file, out->token_file,
-			                 sizeof out->token_file)) {
-				snprintf(msg, sizeof msg, "user.tokenFile: path too long");
-				goto fail;
-			}
-			char *t = NULL;
-			char ferr[512];
-			rc = read_token_file(out->token_file, &t, ferr, sizeof ferr);
-			if (rc) {
-				snprintf(msg, sizeof msg, "user.tokenFile: %s", ferr);
-				goto fail;
-			}
-			memset(t, 0, strlen(t));
-			free(t);
-		}
-	}
 	if (ns)
 		snprintf(out->namespace_name, sizeof out->namespace_name, "%s", ns);
 	snprintf(out->source, sizeof out->source, "kubeconfig %.2048s (context %.1024s)", name,
@@ -678,15 +685,10 @@ void cf_kube_free(cf_kube *k)
 	if (k->curl)
 		curl_easy_cleanup(k->curl);
 	if (k->token)
-		memset(k->token, 0, strlen(k->token));
+		explicit_bzero(k->token, strlen(k->token));
 	free(k->token);
 	cf_kube_config_free(&k->cfg);
 	free(k);
-}
-
-const cf_kube_config *cf_kube_get_config(const cf_kube *k)
-{
-	return &k->cfg;
 }
 
 void cf_kube_set_abort(cf_kube *k, int (*aborted)(void *ud), void *ud)
@@ -712,7 +714,7 @@ static void refresh_token(cf_kube *k)
 	char ignored[256];
 	if (read_token_file(k->cfg.token_file, &t, ignored, sizeof ignored) == 0) {
 		if (k->token)
-			memset(k->token, 0, strlen(k->token));
+			explicit_bzero(k->token, strlen(k->token));
 		free(k->token);
 		k->token = t;
 	}

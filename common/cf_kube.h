@@ -92,7 +92,6 @@ typedef struct cf_kube cf_kube;
 /* A client for `cfg` (copied). NULL with `err` on failure. */
 cf_kube *cf_kube_new(const cf_kube_config *cfg, char *err, size_t errlen);
 void cf_kube_free(cf_kube *k);
-const cf_kube_config *cf_kube_get_config(const cf_kube *k);
 /* Called (from the client's thread) during transfers at least about once a
  * second, also while a watch is idle; a non-zero return aborts the request
  * with -ECANCELED. NULL clears it. */

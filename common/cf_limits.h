@@ -20,6 +20,10 @@
 #define CF_YAML_MAX_SCALAR_BYTES (4u * 1024u * 1024u)
 #define CF_YAML_MAX_DOCUMENTS    10000u
 
+/* `check`: Lists inside lists (kubectl never writes them, but a file may)
+ * are walked to this depth; deeper is an error rather than unbounded work. */
+#define CF_CHECK_MAX_LIST_DEPTH 4
+
 /* Admission: body size the webhook accepts (the API server caps objects at
  * 3 MiB in etcd; a review carries object + oldObject). */
 #define CF_MAX_ADMISSION_BODY_BYTES (3u * 1024u * 1024u)
@@ -34,8 +38,15 @@
 /* Log lines: a single field value is truncated past this. */
 #define CF_LOG_MAX_FIELD_BYTES 4096u
 
+/* Kubernetes object names: an RFC 1123 subdomain (most names, and a host
+ * name) and an RFC 1123 label (namespaces, Services), as the API server
+ * enforces them. */
+#define CF_K8S_MAX_NAME_CHARS  253u
+#define CF_K8S_MAX_LABEL_CHARS 63u
+
 /* Kubernetes API client (cf_kube) and the NetworkPolicy watch (wh_watch).
- * A kubeconfig file; the service account token; one response body of a
+ * A kubeconfig file; the service account token; one PEM value (the CA
+ * bundle, and also a client certificate or key); one response body of a
  * plain request (a list page: the client asks for CF_KUBE_LIST_PAGE_ITEMS
  * items at a time); one watch event line (objects are at most 1.5 MiB in
  * etcd by default, the request limit is 3 MiB; JSON framing adds a little);
@@ -50,6 +61,9 @@
  * (opaque, but the API server's are decimal integers; bounded anyway). */
 #define CF_KUBE_MAX_URL_BYTES              2048u
 #define CF_KUBE_MAX_RESOURCE_VERSION_BYTES 128u
+/* A list page's continue token (opaque; the API server's are base64 of a
+ * small JSON, well under this). */
+#define CF_KUBE_MAX_CONTINUE_BYTES 4096u
 /* Items per list page (the list's `limit`), not an input bound but the
  * reason CF_KUBE_MAX_RESPONSE_BYTES is enough. */
 #define CF_KUBE_LIST_PAGE_ITEMS 500u

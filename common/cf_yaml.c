@@ -13,6 +13,7 @@
 
 #include <yaml.h>
 
+#include "cf_buf.h"
 #include "cf_limits.h"
 
 typedef struct line_entry {
@@ -67,12 +68,10 @@ __attribute__((format(printf, 4, 5))) static int fail(builder *b, int rc, unsign
 static int record_line(cf_yaml_line_map *m, const cJSON *node, unsigned line)
 {
 	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 256;
-		line_entry *v = realloc(m->v, cap * sizeof *v);
+		line_entry *v = cf_grow(m->v, &m->cap, m->n + 1, sizeof *v);
 		if (!v)
 			return -ENOMEM;
 		m->v = v;
-		m->cap = cap;
 	}
 	m->v[m->n].node = node;
 	m->v[m->n].line = line;
@@ -416,4 +415,19 @@ unsigned cf_yaml_line(const cf_yaml_docs *d, const cJSON *node)
 	line_entry key = {node, 0};
 	const line_entry *e = bsearch(&key, d->lines->v, d->lines->n, sizeof key, compare_entries);
 	return e ? e->line : 0;
+}
+
+const char *cf_yaml_type_name(const cJSON *node, const char *sequence_word)
+{
+	if (cJSON_IsNull(node))
+		return "null";
+	if (cJSON_IsBool(node))
+		return "a boolean";
+	if (cJSON_IsNumber(node))
+		return "a number";
+	if (cJSON_IsString(node))
+		return "a string";
+	if (cJSON_IsArray(node))
+		return sequence_word;
+	return "a mapping";
 }

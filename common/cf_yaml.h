@@ -52,4 +52,10 @@ void cf_yaml_docs_free(cf_yaml_docs *d);
  * unknown (e.g. a node created after parsing). */
 unsigned cf_yaml_line(const cf_yaml_docs *d, const cJSON *node);
 
+/* What a parsed node is, for messages like "must be a string, not a
+ * number": "null", "a boolean", "a number", "a string", `sequence_word`
+ * for a sequence (callers keep the word their users and tests know: "a
+ * list" or "a sequence"), otherwise "a mapping". A static string. */
+const char *cf_yaml_type_name(const cJSON *node, const char *sequence_word);
+
 #endif

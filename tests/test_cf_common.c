@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,6 +45,43 @@ static char *write_temp(const char *content, size_t len)
 	cr_assert_eq(write(fd, content, len), (ssize_t)len);
 	close(fd);
 	return path;
+}
+
+Test(cf_grow, doubles_from_the_first_capacity_and_keeps_the_items)
+{
+	int *a = NULL;
+	size_t cap = 0;
+	for (int i = 0; i < 100; i++) {
+		if ((size_t)i == cap) {
+			int *v = cf_grow(a, &cap, (size_t)i + 1, sizeof *v);
+			cr_assert_not_null(v);
+			a = v;
+		}
+		a[i] = i;
+	}
+	cr_assert_eq(cap, CF_GROW_FIRST_CAP * 8);
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(a[i], i);
+	/* Room already there: the same array, the same capacity. */
+	cr_assert_eq(cf_grow(a, &cap, 50, sizeof *a), a);
+	cr_assert_eq(cap, CF_GROW_FIRST_CAP * 8);
+	free(a);
+}
+
+Test(cf_grow, refuses_sizes_that_overflow_and_leaves_the_array_alone)
+{
+	size_t cap = 4;
+	char *a = malloc(4 * sizeof(long));
+	cr_assert_not_null(a);
+	cr_assert_null(cf_grow(a, &cap, SIZE_MAX, 1));
+	cr_assert_eq(cap, 4);
+	cr_assert_null(cf_grow(a, &cap, SIZE_MAX / 4, sizeof(long)));
+	cr_assert_eq(cap, 4);
+	size_t big = (size_t)1 << (sizeof(size_t) * 8 - 1);
+	cap = big;
+	cr_assert_null(cf_grow(a, &cap, big + 1, 1));
+	cr_assert_eq(cap, big);
+	free(a);
 }
 
 Test(cf_read_file, reads_a_file)

@@ -15,10 +15,10 @@
 
 #include "cf_kube.h"
 #include "support/fake_apiserver.h"
-#include "support/fake_ca.h"
+#include "support/ts_pki.h"
 
 static char err[2048];
-static fake_ca ca;
+static ts_pki ca;
 static fake_apiserver *fs;
 
 #define NP "/apis/networking.k8s.io/v1/networkpolicies"
@@ -43,7 +43,7 @@ static void b64(const char *in, char *out, size_t outlen)
 
 static void setup_ca(void)
 {
-	cr_assert_eq(fake_ca_create(&ca, "alice", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ts_pki_create(&ca, "alice", err, sizeof err), 0, "%s", err);
 }
 
 static void setup_server(void)
@@ -57,12 +57,12 @@ static void teardown(void)
 {
 	fake_apiserver_stop(fs);
 	fs = NULL;
-	fake_ca_destroy(&ca);
+	ts_pki_destroy(&ca);
 }
 
 static void teardown_ca(void)
 {
-	fake_ca_destroy(&ca);
+	ts_pki_destroy(&ca);
 }
 
 static int parse_kc(const char *text, cf_kube_config *out)
@@ -128,9 +128,9 @@ Test(kubeconfig, named_context_with_relative_client_cert_files, .init = setup_ca
 Test(kubeconfig, file_with_token_file, .init = setup_ca, .fini = teardown_ca)
 {
 	char tok[400], path[400];
-	cr_assert_eq(fake_ca_write_file(ca.dir, "tok", "file-token\n", tok, sizeof tok), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "tok", "file-token\n", tok, sizeof tok), 0);
 	kubeconfig(kc, sizeof kc, "https://127.0.0.1:1", "    tokenFile: tok\n");
-	cr_assert_eq(fake_ca_write_file(ca.dir, "kc.yaml", kc, path, sizeof path), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "kc.yaml", kc, path, sizeof path), 0);
 	cf_kube_config c;
 	cr_assert_eq(cf_kube_config_kubeconfig(path, NULL, &c, err, sizeof err), 0, "%s", err);
 	cr_assert_str_eq(c.token_file, tok, "relative to the kubeconfig's directory");
@@ -273,8 +273,8 @@ static void setup_sa(void)
 	setup_ca();
 	snprintf(sadir, sizeof sadir, "%s", ca.dir);
 	char p[400];
-	cr_assert_eq(fake_ca_write_file(sadir, "token", "sa-token\n", p, sizeof p), 0);
-	cr_assert_eq(fake_ca_write_file(sadir, "namespace", "codeframe-guard", p, sizeof p), 0);
+	cr_assert_eq(ts_write_file(sadir, "token", "sa-token\n", p, sizeof p), 0);
+	cr_assert_eq(ts_write_file(sadir, "namespace", "codeframe-guard", p, sizeof p), 0);
 	/* ca.crt: the fake CA's file is named ca.crt already. */
 }
 
@@ -356,7 +356,7 @@ Test(in_cluster_bad, malformed_environment, .init = setup_sa, .fini = teardown_s
 Test(in_cluster_bad, empty_token, .init = setup_sa, .fini = teardown_sa)
 {
 	char p[400];
-	cr_assert_eq(fake_ca_write_file(sadir, "token", " \n", p, sizeof p), 0);
+	cr_assert_eq(ts_write_file(sadir, "token", " \n", p, sizeof p), 0);
 	setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
 	cf_kube_config c;
@@ -599,7 +599,7 @@ Test(request_bad, path_must_be_absolute_and_server_set, .init = setup_server, .f
 Test(request, token_file_is_reread_after_401, .init = setup_server, .fini = teardown)
 {
 	char tok[400];
-	cr_assert_eq(fake_ca_write_file(ca.dir, "tok", "old-token\n", tok, sizeof tok), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "tok", "old-token\n", tok, sizeof tok), 0);
 	fake_apiserver_set_token(fs, "new-token");
 	cf_kube_config c;
 	cf_kube_config_init(&c);
@@ -615,7 +615,7 @@ Test(request, token_file_is_reread_after_401, .init = setup_server, .fini = tear
 	cf_kube_response_init(&r);
 	cr_assert_eq(cf_kube_get(k, NP, &r, err, sizeof err), -EACCES);
 	/* The kubelet rotates the projected token. */
-	cr_assert_eq(fake_ca_write_file(ca.dir, "tok", "new-token\n", tok, sizeof tok), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "tok", "new-token\n", tok, sizeof tok), 0);
 	cr_assert_eq(cf_kube_get(k, NP, &r, err, sizeof err), 0, "rotated token used: %s", err);
 	cr_assert_eq(cf_kube_get(k, NP, &r, err, sizeof err), 0);
 	cf_kube_response_free(&r);
@@ -626,7 +626,7 @@ Test(request_bad, unreadable_rotated_token_keeps_the_old_one, .init = setup_serv
      .fini = teardown)
 {
 	char tok[400];
-	cr_assert_eq(fake_ca_write_file(ca.dir, "tok", "new-token\n", tok, sizeof tok), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "tok", "new-token\n", tok, sizeof tok), 0);
 	fake_apiserver_set_token(fs, "new-token");
 	cf_kube_config c;
 	cf_kube_config_init(&c);
@@ -639,7 +639,7 @@ Test(request_bad, unreadable_rotated_token_keeps_the_old_one, .init = setup_serv
 	cf_kube_config_free(&c);
 	cr_assert_not_null(k, "%s", err);
 	/* Mid-rotation the file is briefly empty: the previous token stays. */
-	cr_assert_eq(fake_ca_write_file(ca.dir, "tok", "", tok, sizeof tok), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "tok", "", tok, sizeof tok), 0);
 	fake_apiserver_set_token(fs, "other");
 	cf_kube_response r;
 	cf_kube_response_init(&r);

@@ -146,3 +146,15 @@ Test(cf_yaml, empty_input_has_no_documents)
 	cr_assert_eq(cJSON_GetArraySize(d.docs), 0);
 	cf_yaml_docs_free(&d);
 }
+
+Test(cf_yaml, names_node_types_for_messages)
+{
+	cf_yaml_docs d;
+	cr_assert_eq(parse("[~, true, 1, x, [], {}]\n", &d), 0, "%s", err);
+	const cJSON *seq = cJSON_GetArrayItem(d.docs, 0);
+	const char *want[] = {"null", "a boolean", "a number", "a string", "a list", "a mapping"};
+	for (int i = 0; i < 6; i++)
+		cr_assert_str_eq(cf_yaml_type_name(cJSON_GetArrayItem(seq, i), "a list"), want[i]);
+	cr_assert_str_eq(cf_yaml_type_name(cJSON_GetArrayItem(seq, 4), "a sequence"), "a sequence");
+	cf_yaml_docs_free(&d);
+}

@@ -17,58 +17,28 @@
 #include <cjson/cJSON.h>
 
 #include "support/fake_apiserver.h"
-#include "support/fake_ca.h"
+#include "support/ts_pki.h"
 #include "support/ts_https.h"
 #include "support/ts_proc.h"
 
 #define NP "/apis/networking.k8s.io/v1/networkpolicies"
 
 static char err[2048];
-static fake_ca ca;
+static ts_pki ca;
 static fake_apiserver *fs;
 static ts_proc proc;
 static unsigned port;
 static char kc_path[400], log_path[400];
 
-static const char *bin(void)
-{
-	static char path[512];
-	const char *b = getenv("CF_BUILD_DIR");
-	snprintf(path, sizeof path, "%s/codeframe-webhook", b && *b ? b : "build");
-	return path;
-}
-
-/* Sanitizer builds run several times slower: the bounded waits scale. */
-static unsigned scaled(unsigned ms)
-{
-	const char *s = getenv("SANITIZE");
-	return s && *s ? ms * 5 : ms;
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void write_kubeconfig(const char *token)
 {
-	char kc[4096];
-	snprintf(kc, sizeof kc,
-	         "apiVersion: v1\nkind: Config\ncurrent-context: e2e\n"
-	         "clusters:\n- name: fake\n  cluster:\n    server: %s\n"
-	         "    certificate-authority: ca.crt\n"
-	         "contexts:\n- name: e2e\n  context: {cluster: fake, user: u}\n"
-	         "users:\n- name: u\n  user:\n    token: %s\n",
-	         fake_apiserver_url(fs), token);
-	cr_assert_eq(fake_ca_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
+	cr_assert_eq(fake_apiserver_write_kubeconfig(fs, &ca, token, kc_path, sizeof kc_path), 0);
 }
 
 static void setup(void)
 {
 	ts_https_global_init();
-	cr_assert_eq(fake_ca_create(&ca, "e2e", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ts_pki_create(&ca, "e2e", err, sizeof err), 0, "%s", err);
 	fs = fake_apiserver_start(&ca, "tok", err, sizeof err);
 	cr_assert_not_null(fs, "%s", err);
 	write_kubeconfig("tok");
@@ -81,7 +51,7 @@ static void teardown(void)
 	ts_proc_kill(&proc);
 	fake_apiserver_stop(fs);
 	fs = NULL;
-	fake_ca_destroy(&ca);
+	ts_pki_destroy(&ca);
 }
 
 /* Starts serve with extra arguments (NULL-terminated list). */
@@ -93,7 +63,7 @@ static void start_webhook(const char *extra1, const char *extra2)
 		snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
 		char *argv[16];
 		int n = 0;
-		argv[n++] = (char *)bin();
+		argv[n++] = (char *)ts_webhook_bin();
 		argv[n++] = "serve";
 		argv[n++] = "--listen";
 		argv[n++] = listen;
@@ -110,7 +80,7 @@ static void start_webhook(const char *extra1, const char *extra2)
 		argv[n] = NULL;
 		cr_assert_eq(ts_proc_spawn(&proc, argv, log_path), 0);
 		ts_proc_atexit(&proc);
-		int rc = ts_proc_wait_port(&proc, "127.0.0.1", port, scaled(10000));
+		int rc = ts_proc_wait_port(&proc, "127.0.0.1", port, ts_scaled_ms(10000));
 		if (rc == 0)
 			return;
 		ts_proc_kill(&proc);
@@ -214,23 +184,23 @@ static long get_status(const char *path, char *body, size_t bodylen)
 static bool wait_allowed(const char *kind, const char *ns, const char *app, int want,
                          unsigned bound_ms)
 {
-	long end = now_ms() + (long)bound_ms;
+	long end = ts_now_ms() + (long)bound_ms;
 	do {
 		if (validate(kind, ns, app).allowed == want)
 			return true;
 		usleep(10000);
-	} while (now_ms() < end);
+	} while (ts_now_ms() < end);
 	return false;
 }
 
 static bool wait_ready(unsigned bound_ms)
 {
-	long end = now_ms() + (long)bound_ms;
+	long end = ts_now_ms() + (long)bound_ms;
 	do {
 		if (get_status("/readyz", NULL, 0) == 200)
 			return true;
 		usleep(20000);
-	} while (now_ms() < end);
+	} while (ts_now_ms() < end);
 	return false;
 }
 
@@ -248,16 +218,16 @@ static void put_policy(const char *ns, const char *name, const char *selector)
 Test(kube_e2e, policy_added_and_deleted_on_the_watch, .init = setup, .fini = teardown)
 {
 	start_webhook(NULL, NULL);
-	cr_assert(wait_ready(scaled(10000)), "ready once the first list synced");
+	cr_assert(wait_ready(ts_scaled_ms(10000)), "ready once the first list synced");
 	verdict v = validate("Pod", "team-a", "worker");
 	cr_assert_eq(v.allowed, 0, "no covering policy: denied");
 	cr_assert(strstr(v.message, "NetworkPolicy with policyType Ingress"), "%s", v.message);
 
 	put_policy("team-a", "isolate-workers", "{\"matchLabels\":{\"app\":\"worker\"}}");
-	long t0 = now_ms();
-	cr_assert(wait_allowed("Pod", "team-a", "worker", 1, scaled(1000)),
+	long t0 = ts_now_ms();
+	cr_assert(wait_allowed("Pod", "team-a", "worker", 1, ts_scaled_ms(1000)),
 	          "admitted within a second of the policy being added");
-	cr_log_info("admitted %ld ms after the policy was added", now_ms() - t0);
+	cr_log_info("admitted %ld ms after the policy was added", ts_now_ms() - t0);
 	cr_assert_eq(validate("Pod", "team-b", "worker").allowed, 0,
 	             "a policy in another namespace does not count");
 
@@ -267,12 +237,12 @@ Test(kube_e2e, policy_added_and_deleted_on_the_watch, .init = setup, .fini = tea
 	cr_assert(strstr(metrics, "codeframe_webhook_netpol_cache_synced 1"));
 
 	cr_assert_gt(fake_apiserver_delete(fs, NP, "team-a", "isolate-workers"), 0);
-	cr_assert(wait_allowed("Pod", "team-a", "worker", 0, scaled(1000)),
+	cr_assert(wait_allowed("Pod", "team-a", "worker", 0, ts_scaled_ms(1000)),
 	          "denied again within a second of the delete");
 
 	/* Clean stop: SIGTERM ends the watch thread and the process. */
 	cr_assert_eq(ts_proc_signal(&proc, SIGTERM), 0);
-	cr_assert_eq(ts_proc_wait(&proc, scaled(15000)), 0);
+	cr_assert_eq(ts_proc_wait(&proc, ts_scaled_ms(15000)), 0);
 	cr_assert(WIFEXITED(proc.status) && WEXITSTATUS(proc.status) == 0);
 }
 
@@ -281,7 +251,7 @@ Test(kube_e2e, controllers_use_template_labels_in_their_namespace, .init = setup
 	put_policy("team-a", "isolate-workers", "{\"matchLabels\":{\"app\":\"worker\"}}");
 	put_policy("team-b", "isolate-other", "{\"matchLabels\":{\"app\":\"other\"}}");
 	start_webhook(NULL, NULL);
-	cr_assert(wait_ready(scaled(10000)));
+	cr_assert(wait_ready(ts_scaled_ms(10000)));
 	cr_assert_eq(validate("Deployment", "team-a", "worker").allowed, 1,
 	             "the template's labels are selected");
 	verdict v = validate("Deployment", "team-a", "other");
@@ -299,9 +269,10 @@ Test(kube_e2e_bad, not_ready_and_denied_until_synced, .init = setup, .fini = tea
 	verdict v = validate("Pod", "team-a", "worker");
 	cr_assert_eq(v.allowed, 0);
 	cr_assert(strstr(v.message, "not synced"), "%s", v.message);
-	cr_assert_eq(ts_wait_for_text(log_path, "HTTP 401", scaled(10000)), 0, "the log says why");
+	cr_assert_eq(ts_wait_for_text(log_path, "HTTP 401", ts_scaled_ms(10000)), 0,
+	             "the log says why");
 	fake_apiserver_set_token(fs, "tok");
-	cr_assert(wait_ready(scaled(20000)), "ready after the API accepts the token");
+	cr_assert(wait_ready(ts_scaled_ms(20000)), "ready after the API accepts the token");
 	cr_assert_eq(validate("Pod", "team-a", "worker").allowed, 1);
 }
 
@@ -309,9 +280,9 @@ Test(kube_e2e, unsynced_warn_admits_with_warning, .init = setup, .fini = teardow
 {
 	fake_apiserver_set_token(fs, "not-yet");
 	char cfg[400];
-	cr_assert_eq(fake_ca_write_file(ca.dir, "config.yaml", "networkPolicyNotSynced: warn\n",
-	                                cfg, sizeof cfg),
-	             0);
+	cr_assert_eq(
+	    ts_write_file(ca.dir, "config.yaml", "networkPolicyNotSynced: warn\n", cfg, sizeof cfg),
+	    0);
 	start_webhook("--config", cfg);
 	cr_assert_eq(get_status("/readyz", NULL, 0), 503);
 	verdict v = validate("Pod", "team-a", "worker");
@@ -323,7 +294,7 @@ static int run_serve_expect_failure(char *out, size_t outlen)
 {
 	char listen[64];
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", ts_free_port());
-	char *argv[] = {(char *)bin(),
+	char *argv[] = {(char *)ts_webhook_bin(),
 	                "serve",
 	                "--listen",
 	                listen,
@@ -336,7 +307,7 @@ static int run_serve_expect_failure(char *out, size_t outlen)
 	                NULL};
 	cr_assert_eq(ts_proc_spawn(&proc, argv, log_path), 0);
 	ts_proc_atexit(&proc);
-	cr_assert_eq(ts_proc_wait(&proc, scaled(10000)), 0, "exits by itself");
+	cr_assert_eq(ts_proc_wait(&proc, ts_scaled_ms(10000)), 0, "exits by itself");
 	char *log = ts_read_text(log_path);
 	snprintf(out, outlen, "%s", log ? log : "");
 	free(log);
@@ -345,8 +316,8 @@ static int run_serve_expect_failure(char *out, size_t outlen)
 
 Test(kube_e2e_bad, malformed_kubeconfig_refused_at_start, .init = setup, .fini = teardown)
 {
-	cr_assert_eq(fake_ca_write_file(ca.dir, "kubeconfig", "current-context: [oops\n", kc_path,
-	                                sizeof kc_path),
+	cr_assert_eq(ts_write_file(ca.dir, "kubeconfig", "current-context: [oops\n", kc_path,
+	                           sizeof kc_path),
 	             0);
 	char log[8192];
 	cr_assert_eq(run_serve_expect_failure(log, sizeof log), 1);
@@ -361,7 +332,7 @@ Test(kube_e2e_bad, insecure_kubeconfig_refused_at_start, .init = setup, .fini = 
 	         "clusters:\n- name: c\n  cluster: {server: \"%s\", insecure-skip-tls-verify: "
 	         "true}\nusers:\n- name: u\n  user: {token: tok}\n",
 	         fake_apiserver_url(fs));
-	cr_assert_eq(fake_ca_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
 	char log[8192];
 	cr_assert_eq(run_serve_expect_failure(log, sizeof log), 1);
 	cr_assert(strstr(log, "insecure-skip-tls-verify"), "%s", log);
@@ -375,9 +346,10 @@ Test(kube_e2e_bad, wrong_ca_never_syncs, .init = setup, .fini = teardown)
 	         "clusters:\n- name: c\n  cluster: {server: \"%s\", certificate-authority: "
 	         "other-ca.crt}\nusers:\n- name: u\n  user: {token: tok}\n",
 	         fake_apiserver_url(fs));
-	cr_assert_eq(fake_ca_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
 	start_webhook(NULL, NULL);
-	cr_assert_eq(ts_wait_for_text(log_path, "NetworkPolicy list failed", scaled(10000)), 0);
+	cr_assert_eq(ts_wait_for_text(log_path, "NetworkPolicy list failed", ts_scaled_ms(10000)),
+	             0);
 	cr_assert_eq(get_status("/readyz", NULL, 0), 503);
 	fake_apiserver_stats st;
 	fake_apiserver_stats_get(fs, &st);

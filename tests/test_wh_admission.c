@@ -8,26 +8,12 @@
 #include <string.h>
 
 #include "cf_limits.h"
+#include "support/ts_fixtures.h"
 #include "wh_admission.h"
 #include "wh_config.h"
 #include "wh_netpol.h"
 
 static char err[512];
-
-/* A worker pod that passes the worker profile (with the policies below). */
-static const char *GOOD_SPEC =
-    "{\"automountServiceAccountToken\":false,"
-    "\"securityContext\":{\"runAsNonRoot\":true,\"runAsUser\":10001,"
-    "\"seccompProfile\":{\"type\":\"RuntimeDefault\"}},"
-    "\"containers\":[{\"name\":\"runner\",\"image\":\"ghcr.io/x/worker:1\","
-    "\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}},"
-    "\"securityContext\":{\"allowPrivilegeEscalation\":false,"
-    "\"readOnlyRootFilesystem\":true,\"capabilities\":{\"drop\":[\"ALL\"]}}}]}";
-
-/* Violates many checks: root, writable root fs, no limits, no drop. */
-static const char *BAD_SPEC = "{\"containers\":[{\"name\":\"runner\",\"image\":\"busybox\"}]}";
-
-static const char *LABELS = "{\"codeframe.io/role\":\"worker\"}";
 
 static cJSON *parse_json(const char *s)
 {
@@ -44,7 +30,7 @@ static cJSON *pod(const char *spec, const char *image_override)
 	cJSON *md = cJSON_AddObjectToObject(p, "metadata");
 	cJSON_AddStringToObject(md, "generateName", "worker-");
 	cJSON_AddStringToObject(md, "namespace", "workers");
-	cJSON_AddItemToObject(md, "labels", parse_json(LABELS));
+	cJSON_AddItemToObject(md, "labels", parse_json(ts_worker_labels));
 	cJSON *s = parse_json(spec);
 	if (image_override) {
 		cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "containers"), 0);
@@ -70,7 +56,7 @@ static cJSON *controller(const char *kind, const char *spec, int replicas)
 	cJSON_AddStringToObject(md, "namespace", "workers");
 	cJSON *tmpl = cJSON_CreateObject();
 	cJSON *tmd = cJSON_AddObjectToObject(tmpl, "metadata");
-	cJSON_AddItemToObject(tmd, "labels", parse_json(LABELS));
+	cJSON_AddItemToObject(tmd, "labels", parse_json(ts_worker_labels));
 	cJSON_AddItemToObject(tmpl, "spec", parse_json(spec));
 	if (!strcmp(kind, "PodTemplate")) {
 		cJSON_AddItemToObject(o, "template", tmpl);
@@ -349,8 +335,8 @@ Test(admission_parse, rejects_missing_operation_or_kind)
 
 Test(admission_parse, reads_fields_and_falls_back_to_generate_name)
 {
-	char *body = review(
-	    (rv){.op = "CREATE", .kind = "Pod", .dry_run = true, .object = pod(GOOD_SPEC, NULL)});
+	char *body = review((rv){
+	    .op = "CREATE", .kind = "Pod", .dry_run = true, .object = pod(ts_worker_spec, NULL)});
 	wh_admission_request req;
 	cr_assert_eq(wh_admission_parse(body, strlen(body), &req, err, sizeof err), 0, "%s", err);
 	cr_assert_str_eq(req.uid, "705ab4f5-6393-11e8-b7cc-42010a800002");
@@ -387,7 +373,8 @@ Test(admission_decide, compliant_worker_pod_is_allowed)
 	wh_config *cfg = wh_config_new_default();
 	wh_decision d;
 	cJSON *r = run(
-	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(GOOD_SPEC, NULL)}), &d);
+	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(ts_worker_spec, NULL)}),
+	    &d);
 	cr_assert_eq(d, WH_DECISION_ALLOW, "got %s", wh_decision_name(d));
 	cr_assert(allowed(r));
 	cr_assert_null(cJSON_GetObjectItem(response_of(r), "status"));
@@ -399,8 +386,10 @@ Test(admission_decide, noncompliant_pod_is_denied_with_every_violation)
 {
 	wh_config *cfg = wh_config_new_default();
 	wh_decision d;
-	cJSON *r = run(
-	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d);
+	cJSON *r =
+	    run(cfg,
+	        review((rv){.op = "CREATE", .kind = "Pod", .object = pod(ts_violating_spec, NULL)}),
+	        &d);
 	cr_assert_eq(d, WH_DECISION_DENY);
 	cr_assert_not(allowed(r));
 	cJSON *st = cJSON_GetObjectItem(response_of(r), "status");
@@ -419,17 +408,17 @@ Test(admission_decide, every_controller_kind_is_evaluated_through_its_template)
 	const char *kinds[] = {"Deployment", "ReplicaSet", "StatefulSet",           "DaemonSet",
 	                       "Job",        "CronJob",    "ReplicationController", "PodTemplate"};
 	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-		wh_decision bad =
-		    decide_default(review((rv){.op = "CREATE",
-		                               .kind = kinds[i],
-		                               .resource = "x",
-		                               .object = controller(kinds[i], BAD_SPEC, 1)}));
+		wh_decision bad = decide_default(
+		    review((rv){.op = "CREATE",
+		                .kind = kinds[i],
+		                .resource = "x",
+		                .object = controller(kinds[i], ts_violating_spec, 1)}));
 		cr_assert_eq(bad, WH_DECISION_DENY, "%s with a bad template", kinds[i]);
 		wh_decision good =
 		    decide_default(review((rv){.op = "CREATE",
 		                               .kind = kinds[i],
 		                               .resource = "x",
-		                               .object = controller(kinds[i], GOOD_SPEC, 1)}));
+		                               .object = controller(kinds[i], ts_worker_spec, 1)}));
 		cr_assert_eq(good, WH_DECISION_ALLOW, "%s with a good template: %s", kinds[i],
 		             wh_decision_name(good));
 	}
@@ -437,9 +426,9 @@ Test(admission_decide, every_controller_kind_is_evaluated_through_its_template)
 
 Test(admission_decide, delete_and_connect_are_not_evaluated)
 {
-	cr_assert_eq(
-	    decide_default(review((rv){.op = "DELETE", .kind = "Pod", .old = pod(BAD_SPEC, NULL)})),
-	    WH_DECISION_SKIP);
+	cr_assert_eq(decide_default(review(
+	                 (rv){.op = "DELETE", .kind = "Pod", .old = pod(ts_violating_spec, NULL)})),
+	             WH_DECISION_SKIP);
 	cr_assert_eq(
 	    decide_default(review((rv){.op = "CONNECT",
 	                               .kind = "Pod",
@@ -450,7 +439,7 @@ Test(admission_decide, delete_and_connect_are_not_evaluated)
 
 Test(admission_decide, pod_update_without_container_change_is_not_evaluated)
 {
-	cJSON *old = pod(BAD_SPEC, NULL), *now = pod(BAD_SPEC, NULL);
+	cJSON *old = pod(ts_violating_spec, NULL), *now = pod(ts_violating_spec, NULL);
 	cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(now, "metadata"), "labels"),
 	                        "extra", "label");
 	cr_assert_eq(
@@ -462,8 +451,8 @@ Test(admission_decide, pod_update_changing_an_image_is_evaluated)
 {
 	cr_assert_eq(decide_default(review((rv){.op = "UPDATE",
 	                                        .kind = "Pod",
-	                                        .object = pod(BAD_SPEC, "busybox:2"),
-	                                        .old = pod(BAD_SPEC, NULL)})),
+	                                        .object = pod(ts_violating_spec, "busybox:2"),
+	                                        .old = pod(ts_violating_spec, NULL)})),
 	             WH_DECISION_DENY);
 }
 
@@ -472,14 +461,14 @@ Test(admission_decide, ephemeral_containers_and_resize_subresources_are_evaluate
 	cr_assert_eq(decide_default(review((rv){.op = "UPDATE",
 	                                        .kind = "Pod",
 	                                        .sub = "ephemeralcontainers",
-	                                        .object = pod(BAD_SPEC, NULL),
-	                                        .old = pod(BAD_SPEC, NULL)})),
+	                                        .object = pod(ts_violating_spec, NULL),
+	                                        .old = pod(ts_violating_spec, NULL)})),
 	             WH_DECISION_DENY);
 	cr_assert_eq(decide_default(review((rv){.op = "UPDATE",
 	                                        .kind = "Pod",
 	                                        .sub = "resize",
-	                                        .object = pod(BAD_SPEC, NULL),
-	                                        .old = pod(BAD_SPEC, NULL)})),
+	                                        .object = pod(ts_violating_spec, NULL),
+	                                        .old = pod(ts_violating_spec, NULL)})),
 	             WH_DECISION_DENY);
 }
 
@@ -488,34 +477,37 @@ Test(admission_decide, other_subresources_are_not_evaluated)
 	cr_assert_eq(decide_default(review((rv){.op = "UPDATE",
 	                                        .kind = "Pod",
 	                                        .sub = "status",
-	                                        .object = pod(BAD_SPEC, "x:2"),
-	                                        .old = pod(BAD_SPEC, NULL)})),
+	                                        .object = pod(ts_violating_spec, "x:2"),
+	                                        .old = pod(ts_violating_spec, NULL)})),
 	             WH_DECISION_SKIP);
-	cr_assert_eq(
-	    decide_default(review((rv){
-	        .op = "CREATE", .kind = "Pod", .sub = "binding", .object = pod(BAD_SPEC, NULL)})),
-	    WH_DECISION_SKIP);
+	cr_assert_eq(decide_default(review((rv){.op = "CREATE",
+	                                        .kind = "Pod",
+	                                        .sub = "binding",
+	                                        .object = pod(ts_violating_spec, NULL)})),
+	             WH_DECISION_SKIP);
 }
 
 Test(admission_decide, controller_scale_update_is_not_evaluated)
 {
 	/* An old ReplicaSet with a bad template must still scale down. */
-	cr_assert_eq(decide_default(review((rv){.op = "UPDATE",
-	                                        .kind = "ReplicaSet",
-	                                        .resource = "replicasets",
-	                                        .object = controller("ReplicaSet", BAD_SPEC, 0),
-	                                        .old = controller("ReplicaSet", BAD_SPEC, 3)})),
-	             WH_DECISION_SKIP);
+	cr_assert_eq(
+	    decide_default(review((rv){.op = "UPDATE",
+	                               .kind = "ReplicaSet",
+	                               .resource = "replicasets",
+	                               .object = controller("ReplicaSet", ts_violating_spec, 0),
+	                               .old = controller("ReplicaSet", ts_violating_spec, 3)})),
+	    WH_DECISION_SKIP);
 }
 
 Test(admission_decide, controller_template_update_is_evaluated)
 {
-	cr_assert_eq(decide_default(review((rv){.op = "UPDATE",
-	                                        .kind = "Deployment",
-	                                        .resource = "deployments",
-	                                        .object = controller("Deployment", BAD_SPEC, 1),
-	                                        .old = controller("Deployment", GOOD_SPEC, 1)})),
-	             WH_DECISION_DENY);
+	cr_assert_eq(
+	    decide_default(review((rv){.op = "UPDATE",
+	                               .kind = "Deployment",
+	                               .resource = "deployments",
+	                               .object = controller("Deployment", ts_violating_spec, 1),
+	                               .old = controller("Deployment", ts_worker_spec, 1)})),
+	    WH_DECISION_DENY);
 }
 
 Test(admission_decide, other_kinds_and_groups_are_not_evaluated)
@@ -526,20 +518,22 @@ Test(admission_decide, other_kinds_and_groups_are_not_evaluated)
 	                               .resource = "configmaps",
 	                               .object = cJSON_Parse("{\"kind\":\"ConfigMap\"}")})),
 	    WH_DECISION_SKIP);
-	cr_assert_eq(decide_default(review((rv){.op = "CREATE",
-	                                        .kind = "Deployment",
-	                                        .group = "example.com",
-	                                        .resource = "deployments",
-	                                        .object = controller("Deployment", BAD_SPEC, 1)})),
-	             WH_DECISION_SKIP);
+	cr_assert_eq(
+	    decide_default(review((rv){.op = "CREATE",
+	                               .kind = "Deployment",
+	                               .group = "example.com",
+	                               .resource = "deployments",
+	                               .object = controller("Deployment", ts_violating_spec, 1)})),
+	    WH_DECISION_SKIP);
 }
 
 Test(admission_decide, dry_run_is_evaluated_the_same)
 {
-	cr_assert_eq(
-	    decide_default(review((rv){
-	        .op = "CREATE", .kind = "Pod", .dry_run = true, .object = pod(BAD_SPEC, NULL)})),
-	    WH_DECISION_DENY);
+	cr_assert_eq(decide_default(review((rv){.op = "CREATE",
+	                                        .kind = "Pod",
+	                                        .dry_run = true,
+	                                        .object = pod(ts_violating_spec, NULL)})),
+	             WH_DECISION_DENY);
 }
 
 Test(admission_decide, missing_object_on_create_is_denied_as_invalid)
@@ -558,7 +552,7 @@ Test(admission_decide, missing_object_on_create_is_denied_as_invalid)
 
 Test(admission_decide, malformed_spec_is_denied_as_invalid)
 {
-	cJSON *p = pod(GOOD_SPEC, NULL);
+	cJSON *p = pod(ts_worker_spec, NULL);
 	cJSON_ReplaceItemInObject(p, "spec", cJSON_CreateString("not an object"));
 	cr_assert_eq(decide_default(review((rv){.op = "CREATE", .kind = "Pod", .object = p})),
 	             WH_DECISION_DENY);
@@ -569,20 +563,26 @@ Test(admission_decide, exempt_user_and_namespace_and_unselected_pods_are_skipped
 	wh_config *cfg =
 	    config_yaml("exemptions:\n  usernames: [\"system:serviceaccount:ci:bot\"]\n");
 	wh_decision d;
-	cJSON_Delete(run(
-	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d));
+	cJSON_Delete(
+	    run(cfg,
+	        review((rv){.op = "CREATE", .kind = "Pod", .object = pod(ts_violating_spec, NULL)}),
+	        &d));
 	cr_assert_eq(d, WH_DECISION_SKIP);
 	wh_config_unref(cfg);
 
 	cfg = config_yaml("exemptions:\n  namespaces: [workers]\n");
-	cJSON_Delete(run(
-	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d));
+	cJSON_Delete(
+	    run(cfg,
+	        review((rv){.op = "CREATE", .kind = "Pod", .object = pod(ts_violating_spec, NULL)}),
+	        &d));
 	cr_assert_eq(d, WH_DECISION_SKIP);
 	wh_config_unref(cfg);
 
 	cfg = config_yaml("workers:\n  selector:\n    matchLabels: {team: build}\n");
-	cJSON_Delete(run(
-	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d));
+	cJSON_Delete(
+	    run(cfg,
+	        review((rv){.op = "CREATE", .kind = "Pod", .object = pod(ts_violating_spec, NULL)}),
+	        &d));
 	cr_assert_eq(d, WH_DECISION_SKIP);
 	wh_config_unref(cfg);
 }
@@ -591,8 +591,10 @@ Test(admission_decide, selected_namespace_is_evaluated)
 {
 	wh_config *cfg = config_yaml("workers:\n  namespaces: [workers]\n");
 	wh_decision d;
-	cJSON_Delete(run(
-	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d));
+	cJSON_Delete(
+	    run(cfg,
+	        review((rv){.op = "CREATE", .kind = "Pod", .object = pod(ts_violating_spec, NULL)}),
+	        &d));
 	cr_assert_eq(d, WH_DECISION_DENY);
 	wh_config_unref(cfg);
 }
@@ -600,7 +602,8 @@ Test(admission_decide, selected_namespace_is_evaluated)
 Test(admission_decide, unsynced_network_policies_deny_a_worker)
 {
 	wh_config *cfg = wh_config_new_default();
-	char *body = review((rv){.op = "CREATE", .kind = "Pod", .object = pod(GOOD_SPEC, NULL)});
+	char *body =
+	    review((rv){.op = "CREATE", .kind = "Pod", .object = pod(ts_worker_spec, NULL)});
 	wh_admission_request req;
 	wh_admission_decision d;
 	cr_assert_eq(wh_admission_parse(body, strlen(body), &req, err, sizeof err), 0);
@@ -621,8 +624,10 @@ Test(admission_modes, warn_admits_with_bounded_warnings)
 {
 	wh_config *cfg = config_yaml("mode: warn\n");
 	wh_decision d;
-	cJSON *r = run(
-	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d);
+	cJSON *r =
+	    run(cfg,
+	        review((rv){.op = "CREATE", .kind = "Pod", .object = pod(ts_violating_spec, NULL)}),
+	        &d);
 	cr_assert_eq(d, WH_DECISION_WARN);
 	cr_assert(allowed(r));
 	cJSON *w = cJSON_GetObjectItem(response_of(r), "warnings");
@@ -694,8 +699,10 @@ Test(admission_modes, audit_admits_with_valid_annotation_keys)
 {
 	wh_config *cfg = config_yaml("mode: audit\n");
 	wh_decision d;
-	cJSON *r = run(
-	    cfg, review((rv){.op = "CREATE", .kind = "Pod", .object = pod(BAD_SPEC, NULL)}), &d);
+	cJSON *r =
+	    run(cfg,
+	        review((rv){.op = "CREATE", .kind = "Pod", .object = pod(ts_violating_spec, NULL)}),
+	        &d);
 	cr_assert_eq(d, WH_DECISION_AUDIT);
 	cr_assert(allowed(r));
 	cJSON *ann = cJSON_GetObjectItem(response_of(r), "auditAnnotations");

@@ -20,7 +20,7 @@
 #include "cf_kube.h"
 #include "cf_log.h"
 #include "support/fake_apiserver.h"
-#include "support/fake_ca.h"
+#include "support/ts_pki.h"
 #include "wh_certmgr.h"
 #include "wh_pki.h"
 #include "wh_tls.h"
@@ -29,7 +29,7 @@
 #define VWCS    "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
 
 static char err[2048];
-static fake_ca ca;
+static ts_pki ca;
 static fake_apiserver *fs;
 static cf_kube_config kc;
 static const char *const names[] = {"hook", "hook.guard", "hook.guard.svc"};
@@ -51,7 +51,7 @@ static void put_vwc(int hooks)
 static void setup(void)
 {
 	cf_log_set_stream(fopen("/dev/null", "w"));
-	cr_assert_eq(fake_ca_create(&ca, "alice", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ts_pki_create(&ca, "alice", err, sizeof err), 0, "%s", err);
 	fs = fake_apiserver_start(&ca, "tok", err, sizeof err);
 	cr_assert_not_null(fs, "%s", err);
 	cf_kube_config_init(&kc);
@@ -68,7 +68,7 @@ static void teardown(void)
 	cf_kube_config_free(&kc);
 	fake_apiserver_stop(fs);
 	fs = NULL;
-	fake_ca_destroy(&ca);
+	ts_pki_destroy(&ca);
 }
 
 typedef struct replica {
@@ -141,27 +141,7 @@ static char *secret_type(void)
 /* caBundle of webhook i, decoded (caller frees), or NULL. */
 static char *vwc_bundle(int i)
 {
-	char *text = fake_apiserver_get(fs, VWCS, "", "guard-vwc");
-	cJSON *o = cJSON_Parse(text);
-	free(text);
-	const cJSON *cab = cJSON_GetObjectItemCaseSensitive(
-	    cJSON_GetObjectItemCaseSensitive(
-	        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "webhooks"), i),
-	        "clientConfig"),
-	    "caBundle");
-	char *out = NULL;
-	if (cJSON_IsString(cab)) {
-		size_t l = strlen(cab->valuestring);
-		unsigned char *buf = malloc(l + 1);
-		int n = EVP_DecodeBlock(buf, (const unsigned char *)cab->valuestring, (int)l);
-		if (n >= 0) {
-			out = calloc(1, (size_t)n + 1);
-			memcpy(out, buf, (size_t)n);
-		}
-		free(buf);
-	}
-	cJSON_Delete(o);
-	return out;
+	return fake_apiserver_vwc_ca_bundle(fs, "guard-vwc", i);
 }
 
 static size_t count_certs(const char *pem)
@@ -747,6 +727,15 @@ Test(certmgr_bad, invalid_options_are_refused, .init = setup, .fini = teardown)
 	o.service = "hook";
 	o.secret_namespace = "a.b";
 	cr_assert_null(wh_certmgr_new(&o, err, sizeof err));
+	cr_assert(strstr(err, "Secret namespace \"a.b\": use lowercase letters, digits and '-', "
+	                      "starting and ending with a letter or digit, at most 63 characters"),
+	          "%s", err);
+	o.secret_namespace = "guard";
+	o.webhook_config = "-vwc";
+	cr_assert_null(wh_certmgr_new(&o, err, sizeof err));
+	cr_assert(strstr(err, "digits and '-' and '.', starting"), "%s", err);
+	cr_assert(strstr(err, "at most 253 characters"), "%s", err);
+	o.webhook_config = "guard-vwc";
 	o.secret_namespace = "guard";
 	o.tls = NULL;
 	cr_assert_null(wh_certmgr_new(&o, err, sizeof err));

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cf_limits.h"
 #include "cf_yaml.h"
 #include "wh_netpol.h"
 
@@ -305,6 +306,34 @@ Test(wh_netpol, rejects_missing_or_bad_metadata_3)
 	                    "spec: {podSelector: {}}\n"),
 	             -EINVAL);
 	cr_assert_eq(wh_netpol_set_count(s), 0);
+	wh_netpol_set_unref(s);
+}
+
+Test(wh_netpol, rejects_names_past_the_kubernetes_limit)
+{
+	wh_netpol_set *s = wh_netpol_set_new();
+	char text[1024], name[CF_K8S_MAX_NAME_CHARS + 2];
+	memset(name, 'a', sizeof name - 1);
+	name[sizeof name - 1] = '\0';
+	snprintf(
+	    text, sizeof text,
+	    "kind: NetworkPolicy\nmetadata: {name: %s, namespace: ci}\nspec: {podSelector: {}}\n",
+	    name);
+	cr_assert_eq(add(s, text), -EINVAL);
+	cr_assert(strstr(err, "at most 253 characters"), "%s", err);
+	snprintf(
+	    text, sizeof text,
+	    "kind: NetworkPolicy\nmetadata: {name: p, namespace: %s}\nspec: {podSelector: {}}\n",
+	    name);
+	cr_assert_eq(add(s, text), -EINVAL);
+	cr_assert(strstr(err, "namespace must be a string of at most 253"), "%s", err);
+	name[CF_K8S_MAX_NAME_CHARS] = '\0';
+	snprintf(
+	    text, sizeof text,
+	    "kind: NetworkPolicy\nmetadata: {name: %s, namespace: ci}\nspec: {podSelector: {}}\n",
+	    name);
+	cr_assert_eq(add(s, text), 0, "%s", err);
+	cr_assert_eq(wh_netpol_set_count(s), 1);
 	wh_netpol_set_unref(s);
 }
 

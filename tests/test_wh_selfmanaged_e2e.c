@@ -17,10 +17,9 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 
 #include "support/fake_apiserver.h"
-#include "support/fake_ca.h"
+#include "support/ts_pki.h"
 #include "support/ts_https.h"
 #include "support/ts_proc.h"
 
@@ -29,7 +28,7 @@
 #define SNI     "hook.guard.svc"
 
 static char err[2048];
-static fake_ca ca;
+static ts_pki ca;
 static fake_apiserver *fs;
 static char kc_path[400], cfg_path[400], bundle_path[400];
 
@@ -40,27 +39,6 @@ typedef struct replica {
 } replica;
 
 static replica r1, r2;
-
-static const char *bin(void)
-{
-	static char path[512];
-	const char *b = getenv("CF_BUILD_DIR");
-	snprintf(path, sizeof path, "%s/codeframe-webhook", b && *b ? b : "build");
-	return path;
-}
-
-static unsigned scaled(unsigned ms)
-{
-	const char *s = getenv("SANITIZE");
-	return s && *s ? ms * 5 : ms;
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void put_vwc(void)
 {
@@ -80,24 +58,16 @@ static void write_config(const char *extra)
 	snprintf(text, sizeof text,
 	         "server:\n  tlsSyncIntervalSeconds: 1\n  tlsRolloverPropagationSeconds: 1\n%s",
 	         extra ? extra : "");
-	cr_assert_eq(fake_ca_write_file(ca.dir, "config.yaml", text, cfg_path, sizeof cfg_path), 0);
+	cr_assert_eq(ts_write_file(ca.dir, "config.yaml", text, cfg_path, sizeof cfg_path), 0);
 }
 
 static void setup(void)
 {
 	ts_https_global_init();
-	cr_assert_eq(fake_ca_create(&ca, "e2e", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ts_pki_create(&ca, "e2e", err, sizeof err), 0, "%s", err);
 	fs = fake_apiserver_start(&ca, "tok", err, sizeof err);
 	cr_assert_not_null(fs, "%s", err);
-	char kc[4096];
-	snprintf(kc, sizeof kc,
-	         "apiVersion: v1\nkind: Config\ncurrent-context: e2e\n"
-	         "clusters:\n- name: fake\n  cluster:\n    server: %s\n"
-	         "    certificate-authority: ca.crt\n"
-	         "contexts:\n- name: e2e\n  context: {cluster: fake, user: u}\n"
-	         "users:\n- name: u\n  user:\n    token: tok\n",
-	         fake_apiserver_url(fs));
-	cr_assert_eq(fake_ca_write_file(ca.dir, "kubeconfig", kc, kc_path, sizeof kc_path), 0);
+	cr_assert_eq(fake_apiserver_write_kubeconfig(fs, &ca, "tok", kc_path, sizeof kc_path), 0);
 	snprintf(bundle_path, sizeof bundle_path, "%s/cabundle.pem", ca.dir);
 	write_config(NULL);
 	put_vwc();
@@ -111,7 +81,7 @@ static void teardown(void)
 	ts_proc_kill(&r2.proc);
 	fake_apiserver_stop(fs);
 	fs = NULL;
-	fake_ca_destroy(&ca);
+	ts_pki_destroy(&ca);
 }
 
 static void start_replica(replica *r, const char *name)
@@ -123,7 +93,7 @@ static void start_replica(replica *r, const char *name)
 		char listen[64], probe[64];
 		snprintf(listen, sizeof listen, "127.0.0.1:%u", r->port);
 		snprintf(probe, sizeof probe, "127.0.0.1:%u", r->probe);
-		char *argv[] = {(char *)bin(),
+		char *argv[] = {(char *)ts_webhook_bin(),
 		                "serve",
 		                "--config",
 		                cfg_path,
@@ -142,7 +112,7 @@ static void start_replica(replica *r, const char *name)
 		                NULL};
 		cr_assert_eq(ts_proc_spawn(&r->proc, argv, r->log), 0);
 		ts_proc_atexit(&r->proc);
-		if (ts_proc_wait_port(&r->proc, "127.0.0.1", r->probe, scaled(10000)) == 0)
+		if (ts_proc_wait_port(&r->proc, "127.0.0.1", r->probe, ts_scaled_ms(10000)) == 0)
 			return;
 		ts_proc_kill(&r->proc);
 	}
@@ -162,37 +132,22 @@ static long probe_status(replica *r, const char *path)
 
 static bool wait_ready(replica *r, unsigned bound_ms)
 {
-	long end = now_ms() + (long)bound_ms;
+	long end = ts_now_ms() + (long)bound_ms;
 	do {
 		if (probe_status(r, "/readyz") == 200)
 			return true;
 		usleep(50000);
-	} while (now_ms() < end);
+	} while (ts_now_ms() < end);
 	return false;
 }
 
 /* Writes webhook i's caBundle (decoded) to bundle_path; false if none. */
 static bool save_bundle(int i)
 {
-	char *text = fake_apiserver_get(fs, VWCS, "", "guard-vwc");
-	cJSON *o = cJSON_Parse(text);
-	free(text);
-	const cJSON *cab = cJSON_GetObjectItemCaseSensitive(
-	    cJSON_GetObjectItemCaseSensitive(
-	        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "webhooks"), i),
-	        "clientConfig"),
-	    "caBundle");
-	bool ok = false;
-	if (cJSON_IsString(cab)) {
-		size_t l = strlen(cab->valuestring);
-		unsigned char *buf = calloc(1, l + 1);
-		int n = EVP_DecodeBlock(buf, (const unsigned char *)cab->valuestring, (int)l);
-		char out[400];
-		ok = n > 0 &&
-		     fake_ca_write_file(ca.dir, "cabundle.pem", (char *)buf, out, sizeof out) == 0;
-		free(buf);
-	}
-	cJSON_Delete(o);
+	char *pem = fake_apiserver_vwc_ca_bundle(fs, "guard-vwc", i);
+	char out[400];
+	bool ok = pem && *pem && ts_write_file(ca.dir, "cabundle.pem", pem, out, sizeof out) == 0;
+	free(pem);
 	return ok;
 }
 
@@ -214,7 +169,7 @@ Test(selfmanaged_e2e, client_trusting_only_the_cabundle_completes_a_handshake, .
      .fini = teardown)
 {
 	start_replica(&r1, "r1");
-	cr_assert(wait_ready(&r1, scaled(15000)), "never ready: %s", ts_read_text(r1.log));
+	cr_assert(wait_ready(&r1, ts_scaled_ms(15000)), "never ready: %s", ts_read_text(r1.log));
 	cr_assert(save_bundle(0));
 	cr_assert_eq(https_get(&r1, "/healthz", NULL, 0), 200, "%s", err);
 	cr_assert(save_bundle(1), "the second webhook has no caBundle");
@@ -246,12 +201,12 @@ Test(selfmanaged_e2e, leaf_renewed_with_no_failed_handshake, .init = setup, .fin
 {
 	write_config("  tlsLeafValiditySeconds: 4\n  tlsCAValiditySeconds: 3600\n");
 	start_replica(&r1, "r1");
-	cr_assert(wait_ready(&r1, scaled(15000)), "never ready: %s", ts_read_text(r1.log));
+	cr_assert(wait_ready(&r1, ts_scaled_ms(15000)), "never ready: %s", ts_read_text(r1.log));
 	cr_assert(save_bundle(0));
 	char first[128] = "", cur[128];
 	unsigned ok = 0, failed = 0, serials = 0;
-	long end = now_ms() + 9000;
-	while (now_ms() < end) {
+	long end = ts_now_ms() + 9000;
+	while (ts_now_ms() < end) {
 		long st = https_get(&r1, "/healthz", cur, sizeof cur);
 		if (st == 200) {
 			ok++;
@@ -273,10 +228,10 @@ Test(selfmanaged_e2e, second_replica_adopts_and_outage_keeps_serving, .init = se
      .fini = teardown)
 {
 	start_replica(&r1, "r1");
-	cr_assert(wait_ready(&r1, scaled(15000)));
+	cr_assert(wait_ready(&r1, ts_scaled_ms(15000)));
 	long rv = fake_apiserver_resource_version(fs);
 	start_replica(&r2, "r2");
-	cr_assert(wait_ready(&r2, scaled(15000)), "%s", ts_read_text(r2.log));
+	cr_assert(wait_ready(&r2, ts_scaled_ms(15000)), "%s", ts_read_text(r2.log));
 	cr_assert(save_bundle(0));
 	char s1[128], s2[128];
 	cr_assert_eq(https_get(&r1, "/healthz", s1, sizeof s1), 200);
@@ -311,9 +266,9 @@ Test(selfmanaged_e2e_bad, absent_configuration_is_not_ready_until_created, .init
 	memset(&resp, 0, sizeof resp);
 	cr_assert_neq(ts_https_do(&rq, &resp, err, sizeof err), 0);
 	ts_http_resp_free(&resp);
-	cr_assert(ts_wait_for_text(r1.log, "not found", scaled(5000)) == 0);
+	cr_assert(ts_wait_for_text(r1.log, "not found", ts_scaled_ms(5000)) == 0);
 	put_vwc();
-	cr_assert(wait_ready(&r1, scaled(15000)), "%s", ts_read_text(r1.log));
+	cr_assert(wait_ready(&r1, ts_scaled_ms(15000)), "%s", ts_read_text(r1.log));
 	cr_assert(save_bundle(0));
 	cr_assert_eq(https_get(&r1, "/healthz", NULL, 0), 200, "%s", err);
 }
@@ -322,7 +277,7 @@ Test(selfmanaged_e2e_bad, forbidden_secret_is_not_ready, .init = setup, .fini = 
 {
 	fake_apiserver_set_down(fs, 403, "/secrets");
 	start_replica(&r1, "r1");
-	cr_assert(ts_wait_for_text(r1.log, "403", scaled(5000)) == 0);
+	cr_assert(ts_wait_for_text(r1.log, "403", ts_scaled_ms(5000)) == 0);
 	cr_assert_eq(probe_status(&r1, "/readyz"), 503);
 	fake_apiserver_set_down(fs, 0, NULL);
 }
@@ -333,7 +288,7 @@ static int run_expect_failure(char *const *extra, char *out, size_t outlen)
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", ts_free_port());
 	char *argv[24];
 	int n = 0;
-	argv[n++] = (char *)bin();
+	argv[n++] = (char *)ts_webhook_bin();
 	argv[n++] = "serve";
 	argv[n++] = "--listen";
 	argv[n++] = listen;
@@ -343,7 +298,7 @@ static int run_expect_failure(char *const *extra, char *out, size_t outlen)
 	snprintf(r1.log, sizeof r1.log, "%s/fail.log", ca.dir);
 	cr_assert_eq(ts_proc_spawn(&r1.proc, argv, r1.log), 0);
 	ts_proc_atexit(&r1.proc);
-	cr_assert_eq(ts_proc_wait(&r1.proc, scaled(10000)), 0, "exits by itself");
+	cr_assert_eq(ts_proc_wait(&r1.proc, ts_scaled_ms(10000)), 0, "exits by itself");
 	char *log = ts_read_text(r1.log);
 	snprintf(out, outlen, "%s", log ? log : "");
 	free(log);
@@ -390,9 +345,11 @@ Test(selfmanaged_e2e_bad, malformed_secret_flag_refused, .init = setup, .fini = 
 	cr_assert(strstr(out, "NAMESPACE/NAME"), "%s", out);
 }
 
-Test(selfmanaged_e2e_bad, bad_key_type_in_config_refused, .init = setup, .fini = teardown)
+/* Starts self-managed TLS with `server_extra` in the config's server
+ * section; it must fail saying `needle`. */
+static void expect_config_refused(const char *server_extra, const char *needle)
 {
-	write_config("  tlsKeyType: rsa-1024\n");
+	write_config(server_extra);
 	char out[4096];
 	char *extra[] = {"--config",
 	                 cfg_path,
@@ -406,26 +363,18 @@ Test(selfmanaged_e2e_bad, bad_key_type_in_config_refused, .init = setup, .fini =
 	                 "hook",
 	                 NULL};
 	cr_assert_neq(run_expect_failure(extra, out, sizeof out), 0);
-	cr_assert(strstr(out, "tlsKeyType"), "%s", out);
+	cr_assert(strstr(out, needle), "%s", out);
+}
+
+Test(selfmanaged_e2e_bad, bad_key_type_in_config_refused, .init = setup, .fini = teardown)
+{
+	expect_config_refused("  tlsKeyType: rsa-1024\n", "tlsKeyType");
 }
 
 Test(selfmanaged_e2e_bad, ca_shorter_than_two_leaves_refused, .init = setup, .fini = teardown)
 {
-	write_config("  tlsLeafValiditySeconds: 100\n  tlsCAValiditySeconds: 150\n");
-	char out[4096];
-	char *extra[] = {"--config",
-	                 cfg_path,
-	                 "--kubeconfig",
-	                 kc_path,
-	                 "--tls-secret",
-	                 "guard/guard-tls",
-	                 "--webhook-config",
-	                 "guard-vwc",
-	                 "--service",
-	                 "hook",
-	                 NULL};
-	cr_assert_neq(run_expect_failure(extra, out, sizeof out), 0);
-	cr_assert(strstr(out, "twice"), "%s", out);
+	expect_config_refused("  tlsLeafValiditySeconds: 100\n  tlsCAValiditySeconds: 150\n",
+	                      "twice");
 }
 
 Test(selfmanaged_e2e_bad, no_api_access_refused, .init = setup, .fini = teardown)
@@ -445,9 +394,9 @@ Test(selfmanaged_e2e_bad, no_api_access_refused, .init = setup, .fini = teardown
 Test(selfmanaged_e2e, sigterm_stops_the_manager_and_exits_cleanly, .init = setup, .fini = teardown)
 {
 	start_replica(&r1, "r1");
-	cr_assert(wait_ready(&r1, scaled(15000)), "never ready: %s", ts_read_text(r1.log));
+	cr_assert(wait_ready(&r1, ts_scaled_ms(15000)), "never ready: %s", ts_read_text(r1.log));
 	cr_assert_eq(ts_proc_signal(&r1.proc, SIGTERM), 0);
-	cr_assert_eq(ts_proc_wait(&r1.proc, scaled(15000)), 0, "did not exit");
+	cr_assert_eq(ts_proc_wait(&r1.proc, ts_scaled_ms(15000)), 0, "did not exit");
 	/* Under ASan a leak at exit would make the status non-zero. */
 	cr_assert(WIFEXITED(r1.proc.status) && WEXITSTATUS(r1.proc.status) == 0, "status %d: %s",
 	          r1.proc.status, ts_read_text(r1.log));

@@ -4,7 +4,6 @@
  * teardown, so a failing assertion leaves nothing running. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "cf_limits.h"
+#include "support/ts_fixtures.h"
 #include "support/ts_https.h"
 #include "support/ts_pki.h"
 #include "support/ts_proc.h"
@@ -36,31 +36,12 @@ static const char *NETPOLS =
     "    matchLabels: {codeframe.io/role: worker}\n  policyTypes: [Egress]\n  egress:\n"
     "  - ports: [{protocol: UDP, port: 53}]\n";
 
-static const char *GOOD_SPEC =
-    "{\"automountServiceAccountToken\":false,"
-    "\"securityContext\":{\"runAsNonRoot\":true,\"runAsUser\":10001,"
-    "\"seccompProfile\":{\"type\":\"RuntimeDefault\"}},"
-    "\"containers\":[{\"name\":\"runner\",\"image\":\"ghcr.io/x/worker:1\","
-    "\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}},"
-    "\"securityContext\":{\"allowPrivilegeEscalation\":false,"
-    "\"readOnlyRootFilesystem\":true,\"capabilities\":{\"drop\":[\"ALL\"]}}}]}";
-static const char *BAD_SPEC = "{\"containers\":[{\"name\":\"runner\",\"image\":\"busybox\"}]}";
-static const char *LABELS = "{\"codeframe.io/role\":\"worker\"}";
-
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
 	cr_assert_not_null(f, "write %s", path);
 	fputs(text, f);
 	fclose(f);
-}
-
-static const char *bin(void)
-{
-	static char path[512];
-	const char *b = getenv("CF_BUILD_DIR");
-	snprintf(path, sizeof path, "%s/codeframe-webhook", b && *b ? b : "build");
-	return path;
 }
 
 static void issue(const char *cn, const char *crt, const char *key)
@@ -89,21 +70,13 @@ static void setup(void)
 	ts_proc_atexit(&proc);
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static void teardown(void)
 {
 	ts_proc_kill(&proc);
 	ts_ca_free(ca);
 	ca = NULL;
 	if (dir[0] && !getenv("CF_KEEP_TEST_DIRS"))
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		ts_rm_tree(dir);
 }
 
 /* Starts the server with extra flags (NULL-terminated); retries on a
@@ -118,9 +91,9 @@ static void start_with(const char *config, const char *const *extra)
 		char listen[64], plisten[64];
 		snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
 		snprintf(plisten, sizeof plisten, "127.0.0.1:%u", probe_port);
-		const char *argv[40] = {
-		    bin(),    "serve",     "--listen", listen,           "--tls-cert",
-		    crt_path, "--tls-key", key_path,   "--probe-listen", plisten};
+		const char *argv[40] = {ts_webhook_bin(), "serve",  "--listen",  listen,
+		                        "--tls-cert",     crt_path, "--tls-key", key_path,
+		                        "--probe-listen", plisten};
 		size_t n = 10;
 		if (config) {
 			argv[n++] = "--config";
@@ -172,7 +145,7 @@ static char *pod_json(const char *spec)
 	snprintf(s, n,
 	         "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"w1\","
 	         "\"namespace\":\"workers\",\"labels\":%s},\"spec\":%s}",
-	         LABELS, spec);
+	         ts_worker_labels, spec);
 	return s;
 }
 
@@ -185,7 +158,7 @@ static char *controller_json(const char *kind, const char *spec)
 		api = "v1";
 	size_t n = strlen(spec) + 1024;
 	char *tmpl = malloc(n), *s = malloc(n + 512);
-	snprintf(tmpl, n, "{\"metadata\":{\"labels\":%s},\"spec\":%s}", LABELS, spec);
+	snprintf(tmpl, n, "{\"metadata\":{\"labels\":%s},\"spec\":%s}", ts_worker_labels, spec);
 	const char *md = "\"metadata\":{\"name\":\"ctl\",\"namespace\":\"workers\"}";
 	if (!strcmp(kind, "PodTemplate"))
 		snprintf(s, n + 512, "{\"apiVersion\":\"%s\",\"kind\":\"%s\",%s,\"template\":%s}",
@@ -302,7 +275,7 @@ Test(serve, compliant_worker_pod_is_allowed_and_logged, .init = setup, .fini = t
 {
 	start(NULL);
 	ts_http_resp r;
-	char *body = review("uid-good-1", "CREATE", "Pod", pod_json(GOOD_SPEC));
+	char *body = review("uid-good-1", "CREATE", "Pod", pod_json(ts_worker_spec));
 	cJSON *j = validate(body, &r);
 	cr_assert_not_null(j, "status %ld: %s", r.status, r.body);
 	cr_assert(is_allowed(j), "%s", r.body);
@@ -334,7 +307,7 @@ Test(serve, noncompliant_pod_is_denied_with_403, .init = setup, .fini = teardown
 {
 	start(NULL);
 	ts_http_resp r;
-	char *body = review("uid-bad-1", "CREATE", "Pod", pod_json(BAD_SPEC));
+	char *body = review("uid-bad-1", "CREATE", "Pod", pod_json(ts_violating_spec));
 	cJSON *j = validate(body, &r);
 	cr_assert_not_null(j);
 	cr_assert_not(is_allowed(j));
@@ -357,15 +330,16 @@ Test(serve, every_controller_kind_is_checked_through_its_template, .init = setup
 	                       "Job",        "CronJob",    "ReplicationController", "PodTemplate"};
 	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
 		ts_http_resp r;
-		char *body =
-		    review("uid-ctl", "CREATE", kinds[i], controller_json(kinds[i], BAD_SPEC));
+		char *body = review("uid-ctl", "CREATE", kinds[i],
+		                    controller_json(kinds[i], ts_violating_spec));
 		cJSON *j = validate(body, &r);
 		cr_assert_not_null(j, "%s: %ld", kinds[i], r.status);
 		cr_assert_not(is_allowed(j), "%s with a bad template must be denied", kinds[i]);
 		cJSON_Delete(j);
 		ts_http_resp_free(&r);
 		free(body);
-		body = review("uid-ctl", "CREATE", kinds[i], controller_json(kinds[i], GOOD_SPEC));
+		body = review("uid-ctl", "CREATE", kinds[i],
+		              controller_json(kinds[i], ts_worker_spec));
 		j = validate(body, &r);
 		cr_assert(j && is_allowed(j), "%s with a good template must be allowed: %s",
 		          kinds[i], r.body);
@@ -381,7 +355,7 @@ Test(serve, warn_mode_admits_with_warnings, .init = setup, .fini = teardown)
 	const char *extra[] = {"--mode", "warn", NULL};
 	start(extra);
 	ts_http_resp r;
-	char *body = review("uid-warn", "CREATE", "Pod", pod_json(BAD_SPEC));
+	char *body = review("uid-warn", "CREATE", "Pod", pod_json(ts_violating_spec));
 	cJSON *j = validate(body, &r);
 	cr_assert(j && is_allowed(j));
 	cJSON *w = cJSON_GetObjectItem(resp_of(j), "warnings");
@@ -405,7 +379,7 @@ Test(serve, audit_mode_admits_with_annotations, .init = setup, .fini = teardown)
 	const char *extra[] = {"--mode", "audit", NULL};
 	start(extra);
 	ts_http_resp r;
-	char *body = review("uid-audit", "CREATE", "Pod", pod_json(BAD_SPEC));
+	char *body = review("uid-audit", "CREATE", "Pod", pod_json(ts_violating_spec));
 	cJSON *j = validate(body, &r);
 	cr_assert(j && is_allowed(j));
 	cJSON *ann = cJSON_GetObjectItem(resp_of(j), "auditAnnotations");
@@ -430,7 +404,7 @@ Test(serve, probes_and_metrics_on_https_and_plain_port, .init = setup, .fini = t
 	r = get(probe_port, "/readyz", false);
 	cr_assert_eq(r.status, 200);
 	ts_http_resp_free(&r);
-	char *body = review("uid-m", "CREATE", "Pod", pod_json(BAD_SPEC));
+	char *body = review("uid-m", "CREATE", "Pod", pod_json(ts_violating_spec));
 	cJSON *j = validate(body, &r);
 	cJSON_Delete(j);
 	ts_http_resp_free(&r);
@@ -454,7 +428,7 @@ Test(serve, keep_alive_serves_many_requests_on_one_connection, .init = setup, .f
 	start(NULL);
 	ts_tls *t = ts_tls_connect(port, "localhost", ca_path, err, sizeof err);
 	cr_assert_not_null(t, "%s", err);
-	char *body = review("uid-ka", "CREATE", "Pod", pod_json(GOOD_SPEC));
+	char *body = review("uid-ka", "CREATE", "Pod", pod_json(ts_worker_spec));
 	for (int i = 0; i < 3; i++) {
 		char head[256];
 		snprintf(head, sizeof head,
@@ -497,7 +471,7 @@ Test(serve, config_file_selects_worker_namespaces, .init = setup, .fini = teardo
 	         "workers:\n  namespaces: [other]\nserver:\n  networkPolicyFiles: [%s]\n", np_path);
 	start_with(cfg, NULL);
 	ts_http_resp r;
-	char *body = review("uid-sel", "CREATE", "Pod", pod_json(BAD_SPEC));
+	char *body = review("uid-sel", "CREATE", "Pod", pod_json(ts_violating_spec));
 	cJSON *j = validate(body, &r);
 	cr_assert(j && is_allowed(j), "pods outside the worker namespaces are not evaluated");
 	cJSON_Delete(j);
@@ -579,7 +553,7 @@ Test(serve, secret_volume_symlink_swap_is_seen, .init = setup, .fini = teardown)
 Test(serve, sigterm_drains_a_request_in_flight, .init = setup, .fini = teardown)
 {
 	start(NULL);
-	char *body = review("uid-drain", "CREATE", "Pod", pod_json(GOOD_SPEC));
+	char *body = review("uid-drain", "CREATE", "Pod", pod_json(ts_worker_spec));
 	size_t len = strlen(body);
 	ts_tls *t = ts_tls_connect(port, "localhost", ca_path, err, sizeof err);
 	cr_assert_not_null(t, "%s", err);
@@ -614,7 +588,7 @@ Test(serve, sighup_reloads_a_valid_config, .init = setup, .fini = teardown)
 	cr_assert_eq(ts_proc_signal(&proc, SIGHUP), 0);
 	cr_assert_eq(ts_wait_for_text(log_path, "config reloaded", 3000), 0);
 	ts_http_resp r;
-	char *body = review("uid-hup", "CREATE", "Pod", pod_json(BAD_SPEC));
+	char *body = review("uid-hup", "CREATE", "Pod", pod_json(ts_violating_spec));
 	cJSON *j = validate(body, &r);
 	cr_assert(j && is_allowed(j), "warn mode after reload");
 	cJSON_Delete(j);
@@ -762,7 +736,7 @@ Test(serve, client_hanging_up_mid_body_is_survived, .init = setup, .fini = teard
 		ts_tls_close(t);
 	}
 	ts_http_resp r;
-	char *body = review("uid-after", "CREATE", "Pod", pod_json(GOOD_SPEC));
+	char *body = review("uid-after", "CREATE", "Pod", pod_json(ts_worker_spec));
 	cJSON *j = validate(body, &r);
 	cr_assert(j && is_allowed(j));
 	cJSON_Delete(j);
@@ -870,7 +844,7 @@ Test(serve, sighup_with_a_bad_config_keeps_the_old_one, .init = setup, .fini = t
 	cr_assert_eq(ts_proc_signal(&proc, SIGHUP), 0);
 	cr_assert_eq(ts_wait_for_text(log_path, "config reload failed", 3000), 0);
 	ts_http_resp r;
-	char *body = review("uid-hup-bad", "CREATE", "Pod", pod_json(BAD_SPEC));
+	char *body = review("uid-hup-bad", "CREATE", "Pod", pod_json(ts_violating_spec));
 	cJSON *j = validate(body, &r);
 	cr_assert(j && !is_allowed(j), "still enforcing with the old config");
 	cJSON_Delete(j);
@@ -889,9 +863,9 @@ static int run_to_exit(const char *const *argv)
 
 Test(serve, startup_errors_are_json_lines_and_fail, .init = setup, .fini = teardown)
 {
-	const char *missing[] = {bin(),         "serve",      "--listen",
-	                         "127.0.0.1:0", "--tls-cert", "/nonexistent.crt",
-	                         "--tls-key",   key_path,     NULL};
+	const char *missing[] = {ts_webhook_bin(), "serve",      "--listen",
+	                         "127.0.0.1:0",    "--tls-cert", "/nonexistent.crt",
+	                         "--tls-key",      key_path,     NULL};
 	cr_assert_eq(run_to_exit(missing), 1);
 	char *log = ts_read_text(log_path);
 	cr_assert(strstr(log, "{\"time\":") && strstr(log, "\"level\":\"error\"") &&
@@ -900,24 +874,24 @@ Test(serve, startup_errors_are_json_lines_and_fail, .init = setup, .fini = teard
 	cr_assert_null(strstr(log, "PRIVATE KEY"), "no key material in logs");
 	free(log);
 	write_file(cfg_path, "modee: enforce\n");
-	const char *badcfg[] = {bin(), "serve", "--config", cfg_path, NULL};
+	const char *badcfg[] = {ts_webhook_bin(), "serve", "--config", cfg_path, NULL};
 	cr_assert_eq(run_to_exit(badcfg), 1);
 	cr_assert_eq(ts_wait_for_text(log_path, "modee", 100), 0);
-	const char *nocert[] = {bin(), "serve", "--listen", "127.0.0.1:0", NULL};
+	const char *nocert[] = {ts_webhook_bin(), "serve", "--listen", "127.0.0.1:0", NULL};
 	cr_assert_eq(run_to_exit(nocert), 1);
-	const char *badflag[] = {bin(), "serve", "--bogus", NULL};
+	const char *badflag[] = {ts_webhook_bin(), "serve", "--bogus", NULL};
 	cr_assert_eq(run_to_exit(badflag), 2);
 	cr_assert_eq(ts_wait_for_text(log_path, "\"msg\":\"bad command line\"", 100), 0);
-	const char *badmode[] = {bin(),    "serve",     "--mode", "loud", "--tls-cert",
-	                         crt_path, "--tls-key", key_path, NULL};
+	const char *badmode[] = {ts_webhook_bin(), "serve",     "--mode", "loud", "--tls-cert",
+	                         crt_path,         "--tls-key", key_path, NULL};
 	cr_assert_eq(run_to_exit(badmode), 1);
-	const char *badaddr[] = {bin(),    "serve",     "--listen", "nowhere", "--tls-cert",
-	                         crt_path, "--tls-key", key_path,   NULL};
+	const char *badaddr[] = {ts_webhook_bin(), "serve",     "--listen", "nowhere", "--tls-cert",
+	                         crt_path,         "--tls-key", key_path,   NULL};
 	cr_assert_eq(run_to_exit(badaddr), 1);
-	const char *badnp[] = {
-	    bin(),    "serve",     "--listen", "127.0.0.1:0",        "--tls-cert",
-	    crt_path, "--tls-key", key_path,   "--network-policies", "/nonexistent.yaml",
-	    NULL};
+	const char *badnp[] = {ts_webhook_bin(),    "serve",      "--listen",
+	                       "127.0.0.1:0",       "--tls-cert", crt_path,
+	                       "--tls-key",         key_path,     "--network-policies",
+	                       "/nonexistent.yaml", NULL};
 	cr_assert_eq(run_to_exit(badnp), 1);
 }
 
@@ -927,8 +901,8 @@ Test(serve, port_in_use_fails_cleanly, .init = setup, .fini = teardown)
 	char listen[64];
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
 	ts_proc second;
-	const char *argv[] = {bin(),    "serve",     "--listen", listen, "--tls-cert",
-	                      crt_path, "--tls-key", key_path,   NULL};
+	const char *argv[] = {ts_webhook_bin(), "serve",     "--listen", listen, "--tls-cert",
+	                      crt_path,         "--tls-key", key_path,   NULL};
 	char log2[320];
 	snprintf(log2, sizeof log2, "%s/second.log", dir);
 	cr_assert_eq(ts_proc_spawn(&second, (char *const *)argv, log2), 0);

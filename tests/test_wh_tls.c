@@ -3,7 +3,6 @@
  * the old credential on a broken update, and credential lifetimes. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "support/ts_pki.h"
+#include "support/ts_proc.h"
 #include "wh_tls.h"
 
 static char dir[128], crt[200], key[200];
@@ -40,18 +40,10 @@ static void setup(void)
 	issue("one", crt, key, 2);
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static void teardown(void)
 {
 	ts_ca_free(ca);
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	ts_rm_tree(dir);
 }
 
 TestSuite(wh_tls, .init = setup, .fini = teardown);

@@ -12,7 +12,8 @@
 
 #include "cf_limits.h"
 #include "support/fake_apiserver.h"
-#include "support/fake_ca.h"
+#include "support/ts_pki.h"
+#include "support/ts_proc.h"
 #include "wh_netpol.h"
 #include "wh_npcache.h"
 #include "wh_watch.h"
@@ -212,14 +213,14 @@ Test(parser_bad, callback_error_stops_feed)
 
 #define NP WH_WATCH_NETPOL_PATH
 
-static fake_ca ca;
+static ts_pki ca;
 static fake_apiserver *fs;
 static wh_npcache *cache;
 static wh_watch *watch;
 
 static void setup(void)
 {
-	cr_assert_eq(fake_ca_create(&ca, "watcher", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ts_pki_create(&ca, "watcher", err, sizeof err), 0, "%s", err);
 	fs = fake_apiserver_start(&ca, "tok", err, sizeof err);
 	cr_assert_not_null(fs, "%s", err);
 	cache = wh_npcache_new();
@@ -232,7 +233,7 @@ static void teardown(void)
 	watch = NULL;
 	wh_npcache_free(cache);
 	fake_apiserver_stop(fs);
-	fake_ca_destroy(&ca);
+	ts_pki_destroy(&ca);
 }
 
 static void start_watch(const char *token)
@@ -264,18 +265,11 @@ static void put_policy(const char *ns, const char *name, const char *app, const 
 	cr_assert_gt(fake_apiserver_put(fs, NP, j), 0);
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Polls (bounded: 10 s) until the cache holds `n` policies. */
 static bool wait_count(size_t n)
 {
-	long end = now_ms() + 10000;
-	while (now_ms() < end) {
+	long end = ts_now_ms() + 10000;
+	while (ts_now_ms() < end) {
 		wh_netpol_set *s = wh_npcache_acquire(cache);
 		size_t c = s ? wh_netpol_set_count(s) : (size_t)-1;
 		wh_netpol_set_unref(s);
@@ -302,8 +296,8 @@ static bool covered(const char *ns, const char *app)
 
 static bool wait_covered(const char *ns, const char *app, bool want)
 {
-	long end = now_ms() + 10000;
-	while (now_ms() < end) {
+	long end = ts_now_ms() + 10000;
+	while (ts_now_ms() < end) {
 		if (covered(ns, app) == want)
 			return true;
 		usleep(5000);
@@ -320,8 +314,8 @@ static wh_watch_stats stats(void)
 
 static bool wait_watches(unsigned n)
 {
-	long end = now_ms() + 10000;
-	while (now_ms() < end) {
+	long end = ts_now_ms() + 10000;
+	while (ts_now_ms() < end) {
 		fake_apiserver_stats st;
 		fake_apiserver_stats_get(fs, &st);
 		if (st.watches >= n && st.watches_active >= 1)
@@ -404,8 +398,8 @@ Test(watch, bookmark_advances_resource_version, .init = setup, .fini = teardown)
 	long rv = fake_apiserver_resource_version(fs);
 	char want[32];
 	snprintf(want, sizeof want, "%ld", rv);
-	long end = now_ms() + 10000;
-	while (now_ms() < end && strcmp(stats().resource_version, want))
+	long end = ts_now_ms() + 10000;
+	while (ts_now_ms() < end && strcmp(stats().resource_version, want))
 		usleep(5000);
 	cr_assert_str_eq(stats().resource_version, want);
 	fake_apiserver_end_watches(fs);
@@ -424,8 +418,8 @@ Test(watch, expired_error_event_relists, .init = setup, .fini = teardown)
 	cr_assert(wait_watches(1));
 	fake_apiserver_add_fault(fs, FAKE_FAULT_WATCH_EXPIRED);
 	fake_apiserver_end_watches(fs);
-	long end = now_ms() + 10000;
-	while (now_ms() < end && stats().lists < 2)
+	long end = ts_now_ms() + 10000;
+	while (ts_now_ms() < end && stats().lists < 2)
 		usleep(5000);
 	wh_watch_stats st = stats();
 	cr_assert_eq(st.lists, 2);
@@ -449,8 +443,8 @@ Test(watch, compacted_history_relists, .init = setup, .fini = teardown)
 	             0);
 	fake_apiserver_compact(fs);
 	fake_apiserver_end_watches(fs);
-	long end = now_ms() + 10000;
-	while (now_ms() < end && stats().relists < 1)
+	long end = ts_now_ms() + 10000;
+	while (ts_now_ms() < end && stats().relists < 1)
 		usleep(5000);
 	cr_assert_eq(stats().relists, 1);
 	cr_assert(wait_count(1));
@@ -463,8 +457,8 @@ Test(watch, http_410_relists, .init = setup, .fini = teardown)
 	cr_assert(wait_watches(1));
 	fake_apiserver_add_fault(fs, FAKE_FAULT_WATCH_GONE_HTTP);
 	fake_apiserver_end_watches(fs);
-	long end = now_ms() + 10000;
-	while (now_ms() < end && stats().lists < 2)
+	long end = ts_now_ms() + 10000;
+	while (ts_now_ms() < end && stats().lists < 2)
 		usleep(5000);
 	cr_assert_eq(stats().relists, 1);
 }
@@ -506,8 +500,8 @@ Test(watch, slow_stream_tiny_pieces, .init = setup, .fini = teardown)
 Test(watch_bad, unauthorized_is_a_clear_error_and_recovers, .init = setup, .fini = teardown)
 {
 	start_watch("wrong-token");
-	long end = now_ms() + 10000;
-	while (now_ms() < end && stats().errors < 2)
+	long end = ts_now_ms() + 10000;
+	while (ts_now_ms() < end && stats().errors < 2)
 		usleep(5000);
 	wh_watch_stats st = stats();
 	cr_assert_geq(st.errors, 2, "retried with backoff");
@@ -531,6 +525,19 @@ Test(watch_bad, list_500_is_retried, .init = setup, .fini = teardown)
 	wh_watch_stats st = stats();
 	cr_assert_eq(st.errors, 2);
 	cr_assert(strstr(st.last_error, "HTTP 500: injected fault"), "%s", st.last_error);
+}
+
+Test(watch_bad, list_without_resource_version_is_named_and_retried, .init = setup, .fini = teardown)
+{
+	put_policy("ns1", "a", "web", "[\"Ingress\"]");
+	fake_apiserver_add_fault(fs, FAKE_FAULT_LIST_NO_RV);
+	start_watch("tok");
+	cr_assert(wait_count(1));
+	wh_watch_stats st = stats();
+	cr_assert_eq(st.errors, 1);
+	cr_assert(
+	    strstr(st.last_error, "not a usable NetworkPolicyList: no metadata.resourceVersion"),
+	    "%s", st.last_error);
 }
 
 Test(watch_bad, malformed_policy_is_left_out, .init = setup, .fini = teardown)
@@ -567,12 +574,12 @@ Test(watch_bad, unreachable_server_stops_promptly)
 	    .kube = &k, .cache = cache, .backoff_base_ms = 10, .backoff_max_ms = 50};
 	wh_watch *w = wh_watch_start(&o, err, sizeof err);
 	cr_assert_not_null(w, "%s", err);
-	long end = now_ms() + 10000;
+	long end = ts_now_ms() + 10000;
 	wh_watch_stats st;
 	do {
 		usleep(5000);
 		wh_watch_stats_get(w, &st);
-	} while (now_ms() < end && st.errors < 3);
+	} while (ts_now_ms() < end && st.errors < 3);
 	cr_assert_geq(st.errors, 3);
 	cr_assert(strstr(st.last_error, "127.0.0.1:1"), "%s", st.last_error);
 	wh_watch_stop(w);
@@ -598,8 +605,8 @@ Test(watch_bad, start_needs_config_and_cache)
 
 static bool wait_stat(unsigned long *(*field)(wh_watch_stats *), unsigned long want)
 {
-	long end = now_ms() + 10000;
-	while (now_ms() < end) {
+	long end = ts_now_ms() + 10000;
+	while (ts_now_ms() < end) {
 		wh_watch_stats st = stats();
 		if (*field(&st) >= want)
 			return true;

@@ -127,7 +127,7 @@ static int b64_decode(const char *in, char **out)
 {
 	size_t n = strlen(in);
 	*out = NULL;
-	if (n % 4 || n / 4 * 3 > WH_PKI_MAX_PEM_BYTES)
+	if (n % 4 || n / 4 * 3 > CF_MAX_TLS_SECRET_PEM_BYTES)
 		return -EINVAL;
 	char *o = malloc(n / 4 * 3 + 1);
 	if (!o)
@@ -398,6 +398,62 @@ static void due_min(int64_t *due, int64_t t)
 		*due = t;
 }
 
+/* Retire: old CAs leave the bundle (only the active CA and a published
+ * next one stay) once no served leaf can need them. */
+static int retire_old_cas(wh_certmgr *m, doc *d, const analysis *a, char *err, size_t errlen)
+{
+	wh_pki_bundle keep = {.n = 0};
+	keep.certs[keep.n++] = a->bundle.certs[a->active];
+	if (a->next >= 0)
+		keep.certs[keep.n++] = a->bundle.certs[a->next];
+	char *pem = wh_pki_bundle_pem(&keep);
+	if (!pem) {
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	replace_str(&d->ca_crt, pem, false);
+	d->retire_after = 0;
+	d->generation++;
+	log_event(CF_LOG_INFO, "old CA removed from the bundle", NULL, m);
+	return 0;
+}
+
+/* Publish: a new CA joins the bundle (its key kept as ca_next_key) a
+ * propagation period before any leaf is signed by it. */
+static int publish_next_ca(wh_certmgr *m, doc *d, const analysis *a, int64_t now, char *err,
+                           size_t errlen)
+{
+	if (a->bundle.n >= CF_MAX_TLS_BUNDLE_CERTS) {
+		set_err(err, errlen, "the CA bundle is full (%u certificates)",
+		        CF_MAX_TLS_BUNDLE_CERTS);
+		return -ENOSPC;
+	}
+	wh_pki_pair ca;
+	int rc = new_ca(m, now, &ca, err, errlen);
+	if (rc)
+		return rc;
+	size_t have = strlen(d->ca_crt);
+	char *pem = malloc(have + strlen(ca.cert_pem) + 2);
+	if (!pem) {
+		wh_pki_pair_free(&ca);
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(pem, d->ca_crt, have);
+	size_t off = have;
+	if (have && d->ca_crt[have - 1] != '\n')
+		pem[off++] = '\n';
+	memcpy(pem + off, ca.cert_pem, strlen(ca.cert_pem) + 1);
+	replace_str(&d->ca_crt, pem, false);
+	replace_str(&d->ca_next_key, ca.key_pem, true);
+	ca.key_pem = NULL;
+	wh_pki_pair_free(&ca);
+	d->published_at = now;
+	d->generation++;
+	log_event(CF_LOG_INFO, "CA rollover: new CA published in the bundle", NULL, m);
+	return 0;
+}
+
 /* Decides what to write. *changed says whether the document differs from
  * what was read; m->due is set to the next time something falls due. */
 static int plan(wh_certmgr *m, doc *d, analysis *a, int64_t now, bool *changed, char *err,
@@ -416,22 +472,11 @@ static int plan(wh_certmgr *m, doc *d, analysis *a, int64_t now, bool *changed, 
 	}
 	wh_pki_cert *act = &a->bundle.certs[a->active];
 	bool leaf_done = false;
-	/* Retire: old CAs leave the bundle once no served leaf can need them. */
 	if (d->retire_after && now >= d->retire_after) {
-		wh_pki_bundle keep = {.n = 0};
-		keep.certs[keep.n++] = *act;
-		if (a->next >= 0)
-			keep.certs[keep.n++] = a->bundle.certs[a->next];
-		char *pem = wh_pki_bundle_pem(&keep);
-		if (!pem) {
-			set_err(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-		replace_str(&d->ca_crt, pem, false);
-		d->retire_after = 0;
-		d->generation++;
+		rc = retire_old_cas(m, d, a, err, errlen);
+		if (rc)
+			return rc;
 		*changed = true;
-		log_event(CF_LOG_INFO, "old CA removed from the bundle", NULL, m);
 	}
 	due_min(&m->due, d->retire_after);
 	if (a->next >= 0) {
@@ -460,39 +505,11 @@ static int plan(wh_certmgr *m, doc *d, analysis *a, int64_t now, bool *changed, 
 	} else {
 		int64_t renew_at = at_two_thirds(act->not_before, act->not_after);
 		if (now >= renew_at) {
-			/* Publish: the new CA joins the bundle first. */
-			wh_pki_pair ca;
-			rc = new_ca(m, now, &ca, err, errlen);
+			rc = publish_next_ca(m, d, a, now, err, errlen);
 			if (rc)
 				return rc;
-			size_t have = strlen(d->ca_crt);
-			if (a->bundle.n >= WH_PKI_MAX_BUNDLE_CERTS) {
-				wh_pki_pair_free(&ca);
-				set_err(err, errlen, "the CA bundle is full (%u certificates)",
-				        WH_PKI_MAX_BUNDLE_CERTS);
-				return -ENOSPC;
-			}
-			char *pem = malloc(have + strlen(ca.cert_pem) + 2);
-			if (!pem) {
-				wh_pki_pair_free(&ca);
-				set_err(err, errlen, "out of memory");
-				return -ENOMEM;
-			}
-			memcpy(pem, d->ca_crt, have);
-			size_t off = have;
-			if (have && d->ca_crt[have - 1] != '\n')
-				pem[off++] = '\n';
-			memcpy(pem + off, ca.cert_pem, strlen(ca.cert_pem) + 1);
-			replace_str(&d->ca_crt, pem, false);
-			replace_str(&d->ca_next_key, ca.key_pem, true);
-			ca.key_pem = NULL;
-			wh_pki_pair_free(&ca);
-			d->published_at = now;
-			d->generation++;
 			due_min(&m->due, now + m->prop_s);
 			*changed = true;
-			log_event(CF_LOG_INFO, "CA rollover: new CA published in the bundle", NULL,
-			          m);
 		} else {
 			due_min(&m->due, renew_at);
 		}
@@ -622,6 +639,71 @@ static void vwc_stamp(const char *uid, long gen, char *out, size_t outlen)
 	snprintf(out, outlen, "%s:%ld", uid, gen);
 }
 
+/* The JSON patch that puts `b64` into every webhook's caBundle and
+ * `stamp` into the annotation, guarded by a test of resourceVersion so a
+ * concurrent writer makes it fail (409/422) instead of being overwritten.
+ * *patch stays NULL when the configuration `o` already carries both. */
+static int vwc_patch(const wh_certmgr *m, const cJSON *o, const char *b64, const char *stamp,
+                     char **patch, char *err, size_t errlen)
+{
+	*patch = NULL;
+	const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+	const cJSON *rv = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
+	const cJSON *hooks = cJSON_GetObjectItemCaseSensitive(o, "webhooks");
+	int n = cJSON_GetArraySize(hooks);
+	const cJSON *anns = cJSON_GetObjectItemCaseSensitive(md, "annotations");
+	const cJSON *have = cJSON_GetObjectItemCaseSensitive(anns, WH_CERTMGR_ANN_VWC);
+	bool need = !cJSON_IsString(have) || strcmp(have->valuestring, stamp) != 0;
+	cJSON *ops = cJSON_CreateArray();
+	cJSON *t = cJSON_CreateObject();
+	cJSON_AddStringToObject(t, "op", "test");
+	cJSON_AddStringToObject(t, "path", "/metadata/resourceVersion");
+	cJSON_AddStringToObject(t, "value", rv->valuestring);
+	cJSON_AddItemToArray(ops, t);
+	for (int i = 0; i < n; i++) {
+		const cJSON *h = cJSON_GetArrayItem(hooks, i);
+		const cJSON *cc = cJSON_GetObjectItemCaseSensitive(h, "clientConfig");
+		const cJSON *cab = cJSON_GetObjectItemCaseSensitive(cc, "caBundle");
+		if (!cJSON_IsObject(cc)) {
+			set_err(err, errlen, "webhook %d of \"%s\" has no clientConfig", i, m->vwc);
+			cJSON_Delete(ops);
+			return -EINVAL;
+		}
+		if (cJSON_IsString(cab) && !strcmp(cab->valuestring, b64))
+			continue;
+		need = true;
+		char p[96];
+		snprintf(p, sizeof p, "/webhooks/%d/clientConfig/caBundle", i);
+		cJSON *a = cJSON_CreateObject();
+		cJSON_AddStringToObject(a, "op", "add");
+		cJSON_AddStringToObject(a, "path", p);
+		cJSON_AddStringToObject(a, "value", b64);
+		cJSON_AddItemToArray(ops, a);
+	}
+	if (!need) {
+		cJSON_Delete(ops);
+		return 0;
+	}
+	cJSON *a = cJSON_CreateObject();
+	cJSON_AddStringToObject(a, "op", "add");
+	if (cJSON_IsObject(anns)) {
+		cJSON_AddStringToObject(a, "path", "/metadata/annotations/codeframe.io~1ca-bundle");
+		cJSON_AddStringToObject(a, "value", stamp);
+	} else {
+		cJSON_AddStringToObject(a, "path", "/metadata/annotations");
+		cJSON *v = cJSON_AddObjectToObject(a, "value");
+		cJSON_AddStringToObject(v, WH_CERTMGR_ANN_VWC, stamp);
+	}
+	cJSON_AddItemToArray(ops, a);
+	*patch = cJSON_PrintUnformatted(ops);
+	cJSON_Delete(ops);
+	if (!*patch) {
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* 0 when every webhook's caBundle is `b64`; -ESTALE when the configuration
  * carries a newer bundle of this Secret (our read was stale). */
 static int ensure_vwc(wh_certmgr *m, const char *b64, const char *uid, long gen, char *err,
@@ -685,62 +767,10 @@ static int ensure_vwc(wh_certmgr *m, const char *b64, const char *uid, long gen,
 				goto out;
 			}
 		}
-		bool need = !cJSON_IsString(have) || strcmp(have->valuestring, stamp) != 0;
-		cJSON *ops = cJSON_CreateArray();
-		cJSON *t = cJSON_CreateObject();
-		cJSON_AddStringToObject(t, "op", "test");
-		cJSON_AddStringToObject(t, "path", "/metadata/resourceVersion");
-		cJSON_AddStringToObject(t, "value", rv->valuestring);
-		cJSON_AddItemToArray(ops, t);
-		for (int i = 0; i < n; i++) {
-			const cJSON *h = cJSON_GetArrayItem(hooks, i);
-			const cJSON *cc = cJSON_GetObjectItemCaseSensitive(h, "clientConfig");
-			const cJSON *cab = cJSON_GetObjectItemCaseSensitive(cc, "caBundle");
-			if (!cJSON_IsObject(cc)) {
-				set_err(err, errlen, "webhook %d of \"%s\" has no clientConfig", i,
-				        m->vwc);
-				cJSON_Delete(ops);
-				cJSON_Delete(o);
-				rc = -EINVAL;
-				goto out;
-			}
-			if (cJSON_IsString(cab) && !strcmp(cab->valuestring, b64))
-				continue;
-			need = true;
-			char p[96];
-			snprintf(p, sizeof p, "/webhooks/%d/clientConfig/caBundle", i);
-			cJSON *a = cJSON_CreateObject();
-			cJSON_AddStringToObject(a, "op", "add");
-			cJSON_AddStringToObject(a, "path", p);
-			cJSON_AddStringToObject(a, "value", b64);
-			cJSON_AddItemToArray(ops, a);
-		}
-		if (!need) {
-			cJSON_Delete(ops);
-			cJSON_Delete(o);
-			rc = 0;
-			goto out;
-		}
-		cJSON *a = cJSON_CreateObject();
-		cJSON_AddStringToObject(a, "op", "add");
-		if (cJSON_IsObject(anns)) {
-			cJSON_AddStringToObject(a, "path",
-			                        "/metadata/annotations/codeframe.io~1ca-bundle");
-			cJSON_AddStringToObject(a, "value", stamp);
-		} else {
-			cJSON_AddStringToObject(a, "path", "/metadata/annotations");
-			cJSON *v = cJSON_AddObjectToObject(a, "value");
-			cJSON_AddStringToObject(v, WH_CERTMGR_ANN_VWC, stamp);
-		}
-		cJSON_AddItemToArray(ops, a);
-		patch = cJSON_PrintUnformatted(ops);
-		cJSON_Delete(ops);
+		rc = vwc_patch(m, o, b64, stamp, &patch, err, errlen);
 		cJSON_Delete(o);
-		if (!patch) {
-			set_err(err, errlen, "out of memory");
-			rc = -ENOMEM;
+		if (rc || !patch)
 			goto out;
-		}
 		cf_kube_response_init(&r);
 		rc = cf_kube_request(m->kube, "PATCH", path.data, "application/json-patch+json",
 		                     patch, strlen(patch), &r, e, sizeof e);
@@ -836,6 +866,35 @@ out:
 	return rc;
 }
 
+/* Plans from the Secret read back (`obj`, parsed): its data into `d`,
+ * analysed, then plan(). Undecodable data is treated like a broken CA
+ * (plan issues a new one), keeping the generation count going. */
+static int plan_from_secret(wh_certmgr *m, const cJSON *obj, doc *d, int64_t now, bool *changed,
+                            char *err, size_t errlen)
+{
+	if (!cJSON_IsObject(obj)) {
+		set_err(err, errlen, "the Secret is not a JSON object");
+		return -EINVAL;
+	}
+	char e[1024];
+	int rc = doc_from_secret(obj, d, e, sizeof e);
+	if (rc == -EINVAL) {
+		log_event(CF_LOG_WARNING, "the TLS Secret is unusable", e, m);
+		memset(d, 0, sizeof *d);
+		const cJSON *anns = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "annotations");
+		d->generation = ann_long(anns, WH_CERTMGR_ANN_GENERATION);
+	} else if (rc) {
+		set_err(err, errlen, "%s", e);
+		return rc;
+	}
+	analysis a;
+	analyze(m, d, now, &a);
+	rc = plan(m, d, &a, now, changed, err, errlen);
+	analysis_free(&a);
+	return rc;
+}
+
 static int sync_once(wh_certmgr *m, char *err, size_t errlen)
 {
 	cf_buf coll, item;
@@ -871,31 +930,7 @@ static int sync_once(wh_certmgr *m, char *err, size_t errlen)
 			m->due = now + 1;
 		} else {
 			obj = cJSON_ParseWithLength(r.body.data, r.body.len);
-			if (!cJSON_IsObject(obj)) {
-				set_err(err, errlen, "the Secret is not a JSON object");
-				rc = -EINVAL;
-			} else {
-				rc = doc_from_secret(obj, &d, e, sizeof e);
-				if (rc == -EINVAL) {
-					/* Undecodable data: treated like a broken CA. */
-					log_event(CF_LOG_WARNING, "the TLS Secret is unusable", e,
-					          m);
-					memset(&d, 0, sizeof d);
-					const cJSON *anns = cJSON_GetObjectItemCaseSensitive(
-					    cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
-					    "annotations");
-					d.generation = ann_long(anns, WH_CERTMGR_ANN_GENERATION);
-					rc = 0;
-				} else if (rc) {
-					set_err(err, errlen, "%s", e);
-				}
-				if (!rc) {
-					analysis a;
-					analyze(m, &d, now, &a);
-					rc = plan(m, &d, &a, now, &changed, err, errlen);
-					analysis_free(&a);
-				}
-			}
+			rc = plan_from_secret(m, obj, &d, now, &changed, err, errlen);
 		}
 		if (r.body.data && r.body.len)
 			explicit_bzero(r.body.data, r.body.len);
@@ -1010,7 +1045,7 @@ static int aborted(void *ud)
 static bool valid_name(const char *s)
 {
 	size_t n = strlen(s);
-	if (n == 0 || n > 253)
+	if (n == 0 || n > CF_K8S_MAX_NAME_CHARS)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
@@ -1029,13 +1064,26 @@ wh_certmgr *wh_certmgr_new(const wh_certmgr_options *o, char *err, size_t errlen
 		        "configuration and a Service");
 		return NULL;
 	}
-	const char *names[] = {o->secret_namespace, o->secret_name, o->webhook_config, o->service};
-	const char *what[] = {"Secret namespace", "Secret name", "webhook configuration name",
-	                      "Service name"};
-	for (size_t i = 0; i < 4; i++)
-		if (!valid_name(names[i]) || (i != 1 && i != 2 && strchr(names[i], '.')) ||
-		    (i != 1 && i != 2 && strlen(names[i]) > 63)) {
-			set_err(err, errlen, "invalid %s \"%s\"", what[i], names[i]);
+	/* Namespaces and Services are DNS labels; Secrets and webhook
+	 * configurations may be DNS subdomains (dots allowed, longer). */
+	const struct {
+		const char *name, *what;
+		bool label;
+	} names[] = {
+	    {o->secret_namespace, "Secret namespace", true},
+	    {o->secret_name, "Secret name", false},
+	    {o->webhook_config, "webhook configuration name", false},
+	    {o->service, "Service name", true},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (!valid_name(names[i].name) ||
+		    (names[i].label && (strchr(names[i].name, '.') ||
+		                        strlen(names[i].name) > CF_K8S_MAX_LABEL_CHARS))) {
+			set_err(err, errlen,
+			        "invalid %s \"%s\": use lowercase letters, digits and '-'%s, "
+			        "starting and ending with a letter or digit, at most %u characters",
+			        names[i].what, names[i].name, names[i].label ? "" : " and '.'",
+			        names[i].label ? CF_K8S_MAX_LABEL_CHARS : CF_K8S_MAX_NAME_CHARS);
 			return NULL;
 		}
 	int64_t ca_s = o->ca_validity_s ? o->ca_validity_s : WH_CERTMGR_DEFAULT_CA_VALIDITY_S;

@@ -35,10 +35,6 @@
 #define EXIT_VIOLATIONS 1
 #define EXIT_ERROR      2
 
-/* Lists inside lists (kubectl never writes them, but a file may) are
- * walked to this depth; deeper is an error rather than unbounded work. */
-#define CHECK_MAX_LIST_DEPTH 4
-
 typedef enum out_format {
 	OUT_TEXT,
 	OUT_JSON,
@@ -233,19 +229,10 @@ static const char *object_namespace(const cJSON *obj)
 	return ns && *ns ? ns : "default";
 }
 
+/* `check` speaks of YAML sequences (its input is manifests). */
 static const char *type_name(const cJSON *n)
 {
-	if (cJSON_IsNull(n))
-		return "null";
-	if (cJSON_IsBool(n))
-		return "a boolean";
-	if (cJSON_IsNumber(n))
-		return "a number";
-	if (cJSON_IsString(n))
-		return "a string";
-	if (cJSON_IsArray(n))
-		return "a sequence";
-	return "a mapping";
+	return cf_yaml_type_name(n, "a sequence");
 }
 
 static void input_error(const run *r, size_t in, const cJSON *node, const char *fmt, ...)
@@ -268,12 +255,10 @@ static void input_error(const run *r, size_t in, const cJSON *node, const char *
 static int add_object(run *r, const cJSON *obj, size_t in)
 {
 	if (r->n_objects == r->cap_objects) {
-		size_t cap = r->cap_objects ? r->cap_objects * 2 : 64;
-		object_ref *v = realloc(r->objects, cap * sizeof *v);
+		object_ref *v = cf_grow(r->objects, &r->cap_objects, r->n_objects + 1, sizeof *v);
 		if (!v)
 			return -ENOMEM;
 		r->objects = v;
-		r->cap_objects = cap;
 	}
 	r->objects[r->n_objects++] = (object_ref){obj, in};
 	return 0;
@@ -306,8 +291,9 @@ static int collect(run *r, const cJSON *obj, size_t in, unsigned depth)
 	const cJSON *items = cJSON_GetObjectItemCaseSensitive(obj, "items");
 	if (!is_list_kind(kind->valuestring))
 		return add_object(r, obj, in) ? -ENOMEM : 0;
-	if (depth >= CHECK_MAX_LIST_DEPTH) {
-		input_error(r, in, obj, "lists nested deeper than %d levels", CHECK_MAX_LIST_DEPTH);
+	if (depth >= CF_CHECK_MAX_LIST_DEPTH) {
+		input_error(r, in, obj, "lists nested deeper than %d levels",
+		            CF_CHECK_MAX_LIST_DEPTH);
 		return -EINVAL;
 	}
 	if (!items || cJSON_IsNull(items))

@@ -151,19 +151,10 @@ __attribute__((format(printf, 3, 4))) static int perr(const pctx *c, const cJSON
 	return -EINVAL;
 }
 
+/* The config docs and messages say "list" (as Kubernetes docs do). */
 static const char *type_name(const cJSON *n)
 {
-	if (cJSON_IsNull(n))
-		return "null";
-	if (cJSON_IsBool(n))
-		return "a boolean";
-	if (cJSON_IsNumber(n))
-		return "a number";
-	if (cJSON_IsString(n))
-		return "a string";
-	if (cJSON_IsArray(n))
-		return "a list";
-	return "a mapping";
+	return cf_yaml_type_name(n, "a list");
 }
 
 /* `path` is the dotted name of a member for messages ("server.threads"). */
@@ -324,7 +315,8 @@ static bool is_lower_alnum(char ch)
 /* RFC 1123 label: what namespace and Service names must be. */
 static bool is_dns_label(const char *s, size_t len)
 {
-	if (len == 0 || len > 63 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[len - 1]))
+	if (len == 0 || len > CF_K8S_MAX_LABEL_CHARS || !is_lower_alnum(s[0]) ||
+	    !is_lower_alnum(s[len - 1]))
 		return false;
 	for (size_t i = 0; i < len; i++)
 		if (!is_lower_alnum(s[i]) && s[i] != '-')
@@ -336,7 +328,7 @@ static bool is_dns_label(const char *s, size_t len)
 static bool is_dns_subdomain(const char *s)
 {
 	size_t len = strlen(s);
-	if (len == 0 || len > 253)
+	if (len == 0 || len > CF_K8S_MAX_NAME_CHARS)
 		return false;
 	while (*s) {
 		const char *dot = strchr(s, '.');

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cf_buf.h"
+#include "cf_limits.h"
 #include "wh_selector.h"
 
 typedef struct np_policy {
@@ -149,6 +151,47 @@ static int read_rules(const cJSON *spec, const char *key, const char *peers_key,
 	return 0;
 }
 
+/* Which directions the policy isolates: policyTypes as written, else the
+ * API's defaulting (Ingress, plus Egress when there are egress rules,
+ * `n_egress`). Rules of a direction not isolated are ignored by the API
+ * server, so they cannot "allow all" either. */
+static int read_policy_types(const cJSON *spec, int n_egress, np_policy *p, char *err,
+                             size_t errlen)
+{
+	const cJSON *types = cJSON_GetObjectItemCaseSensitive(spec, "policyTypes");
+	if (types && !cJSON_IsNull(types) && !cJSON_IsArray(types)) {
+		snprintf(err, errlen, "spec.policyTypes: must be a list");
+		return -EINVAL;
+	}
+	if (cJSON_GetArraySize(types) > 0) {
+		int i = 0;
+		const cJSON *t;
+		cJSON_ArrayForEach(t, types)
+		{
+			if (cJSON_IsString(t) && !strcmp(t->valuestring, "Ingress")) {
+				p->ingress = true;
+			} else if (cJSON_IsString(t) && !strcmp(t->valuestring, "Egress")) {
+				p->egress = true;
+			} else {
+				snprintf(err, errlen,
+				         "spec.policyTypes[%d]: must be \"Ingress\" or \"Egress\"",
+				         i);
+				return -EINVAL;
+			}
+			i++;
+		}
+	} else {
+		/* API defaulting (networking/v1 SetDefaults_NetworkPolicySpec). */
+		p->ingress = true;
+		p->egress = n_egress > 0;
+	}
+	if (!p->ingress)
+		p->ingress_all = false;
+	if (!p->egress)
+		p->egress_all = false;
+	return 0;
+}
+
 static int policy_from_json(const cJSON *policy, np_policy *p, char *err, size_t errlen)
 {
 	memset(p, 0, sizeof *p);
@@ -165,13 +208,19 @@ static int policy_from_json(const cJSON *policy, np_policy *p, char *err, size_t
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(md, "name");
 	const cJSON *ns = cJSON_GetObjectItemCaseSensitive(md, "namespace");
 	if (!cJSON_IsObject(md) || !cJSON_IsString(name) || !name->valuestring[0] ||
-	    strlen(name->valuestring) > 253) {
-		snprintf(err, errlen, "NetworkPolicy: metadata.name must be a non-empty string");
+	    strlen(name->valuestring) > CF_K8S_MAX_NAME_CHARS) {
+		snprintf(err, errlen,
+		         "NetworkPolicy: metadata.name must be a non-empty string of at most %u "
+		         "characters",
+		         CF_K8S_MAX_NAME_CHARS);
 		return -EINVAL;
 	}
-	if (ns && !cJSON_IsNull(ns) && (!cJSON_IsString(ns) || strlen(ns->valuestring) > 253)) {
-		snprintf(err, errlen, "NetworkPolicy %s: metadata.namespace must be a string",
-		         name->valuestring);
+	if (ns && !cJSON_IsNull(ns) &&
+	    (!cJSON_IsString(ns) || strlen(ns->valuestring) > CF_K8S_MAX_NAME_CHARS)) {
+		snprintf(err, errlen,
+		         "NetworkPolicy %s: metadata.namespace must be a string of at most %u "
+		         "characters",
+		         name->valuestring, CF_K8S_MAX_NAME_CHARS);
 		return -EINVAL;
 	}
 	/* "" is no namespace, like a missing one (as for the pods checked) */
@@ -199,41 +248,9 @@ static int policy_from_json(const cJSON *policy, np_policy *p, char *err, size_t
 		rc = read_rules(spec, "egress", "to", &n_eg, &p->egress_all, sub, sizeof sub);
 	if (rc)
 		goto fail;
-	const cJSON *types = cJSON_GetObjectItemCaseSensitive(spec, "policyTypes");
-	if (types && !cJSON_IsNull(types) && !cJSON_IsArray(types)) {
-		snprintf(sub, sizeof sub, "spec.policyTypes: must be a list");
-		rc = -EINVAL;
+	rc = read_policy_types(spec, n_eg, p, sub, sizeof sub);
+	if (rc)
 		goto fail;
-	}
-	if (cJSON_GetArraySize(types) > 0) {
-		int i = 0;
-		const cJSON *t;
-		cJSON_ArrayForEach(t, types)
-		{
-			if (cJSON_IsString(t) && !strcmp(t->valuestring, "Ingress")) {
-				p->ingress = true;
-			} else if (cJSON_IsString(t) && !strcmp(t->valuestring, "Egress")) {
-				p->egress = true;
-			} else {
-				snprintf(sub, sizeof sub,
-				         "spec.policyTypes[%d]: must be \"Ingress\" or \"Egress\"",
-				         i);
-				rc = -EINVAL;
-				goto fail;
-			}
-			i++;
-		}
-	} else {
-		/* API defaulting (networking/v1 SetDefaults_NetworkPolicySpec). */
-		p->ingress = true;
-		p->egress = n_eg > 0;
-	}
-	/* Rules of a direction the policy does not isolate are ignored by the
-	 * API server, so they cannot "allow all" either. */
-	if (!p->ingress)
-		p->ingress_all = false;
-	if (!p->egress)
-		p->egress_all = false;
 	p->ns = strdup(nsname);
 	p->name = strdup(name->valuestring);
 	if (!p->ns || !p->name) {
@@ -270,15 +287,13 @@ int wh_netpol_set_add(wh_netpol_set *set, const cJSON *policy, char *err, size_t
 		return 0;
 	}
 	if (set->n == set->cap) {
-		size_t ncap = set->cap ? set->cap * 2 : 16;
-		np_policy *n = realloc(set->items, ncap * sizeof *n);
+		np_policy *n = cf_grow(set->items, &set->cap, set->n + 1, sizeof *n);
 		if (!n) {
 			policy_free(&p);
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 		set->items = n;
-		set->cap = ncap;
 	}
 	memmove(&set->items[at + 1], &set->items[at], (set->n - at) * sizeof *set->items);
 	set->items[at] = p;

@@ -113,7 +113,7 @@ static char *key_to_pem(EVP_PKEY *k)
 
 static X509 *cert_from_pem(const char *pem, size_t len)
 {
-	if (len > WH_PKI_MAX_PEM_BYTES)
+	if (len > CF_MAX_TLS_SECRET_PEM_BYTES)
 		return NULL;
 	BIO *b = BIO_new_mem_buf(pem, (int)len);
 	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
@@ -125,7 +125,7 @@ static X509 *cert_from_pem(const char *pem, size_t len)
 static EVP_PKEY *key_from_pem(const char *pem)
 {
 	size_t len = strlen(pem);
-	if (len > WH_PKI_MAX_PEM_BYTES)
+	if (len > CF_MAX_TLS_SECRET_PEM_BYTES)
 		return NULL;
 	BIO *b = BIO_new_mem_buf(pem, (int)len);
 	/* No password callback: an encrypted key is refused, not prompted for. */
@@ -338,9 +338,9 @@ static int cert_fill(X509 *x, wh_pki_cert *c)
 int wh_pki_bundle_parse(const char *pem, size_t len, wh_pki_bundle *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
-	if (len > WH_PKI_MAX_PEM_BYTES) {
+	if (len > CF_MAX_TLS_SECRET_PEM_BYTES) {
 		snprintf(err, errlen, "PEM text of %zu bytes exceeds the limit of %u", len,
-		         WH_PKI_MAX_PEM_BYTES);
+		         CF_MAX_TLS_SECRET_PEM_BYTES);
 		return -EINVAL;
 	}
 	const char *p = pem, *end = pem + len;
@@ -355,8 +355,8 @@ int wh_pki_bundle_parse(const char *pem, size_t len, wh_pki_bundle *out, char *e
 			         out->n + 1);
 			goto fail;
 		}
-		if (out->n == WH_PKI_MAX_BUNDLE_CERTS) {
-			snprintf(err, errlen, "more than %u certificates", WH_PKI_MAX_BUNDLE_CERTS);
+		if (out->n == CF_MAX_TLS_BUNDLE_CERTS) {
+			snprintf(err, errlen, "more than %u certificates", CF_MAX_TLS_BUNDLE_CERTS);
 			goto fail;
 		}
 		BIO *b = BIO_new_mem_buf(p, (int)(end - p));
@@ -412,14 +412,6 @@ char *wh_pki_bundle_pem(const wh_pki_bundle *b)
 	}
 	*q = '\0';
 	return s;
-}
-
-int wh_pki_bundle_find(const wh_pki_bundle *b, const unsigned char sha256[32])
-{
-	for (size_t i = 0; i < b->n; i++)
-		if (memcmp(b->certs[i].sha256, sha256, 32) == 0)
-			return (int)i;
-	return -1;
 }
 
 /* EC on P-256 or P-384, RSA of 2048 bits or more. */

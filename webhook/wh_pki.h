@@ -28,10 +28,9 @@
 #include "cf_limits.h"
 
 #define WH_PKI_MAX_BACKDATE_SECONDS 300
-/* Bounds on what is read back from a Secret (untrusted: anyone with update
- * rights on it could have written it). */
-#define WH_PKI_MAX_BUNDLE_CERTS 8u
-#define WH_PKI_MAX_PEM_BYTES    (64u * 1024u)
+/* What is read back from a Secret is untrusted (anyone with update rights
+ * on it could have written it): bundles and PEM text are bounded by
+ * CF_MAX_TLS_BUNDLE_CERTS and CF_MAX_TLS_SECRET_PEM_BYTES (cf_limits.h). */
 
 typedef enum wh_pki_key_type {
 	WH_PKI_EC_P256 = 0,
@@ -69,21 +68,19 @@ typedef struct wh_pki_cert {
 } wh_pki_cert;
 
 typedef struct wh_pki_bundle {
-	wh_pki_cert certs[WH_PKI_MAX_BUNDLE_CERTS];
+	wh_pki_cert certs[CF_MAX_TLS_BUNDLE_CERTS];
 	size_t n;
 } wh_pki_bundle;
 
 /* Splits PEM text into certificates (at least one, at most
- * WH_PKI_MAX_BUNDLE_CERTS, nothing but certificates and whitespace).
+ * CF_MAX_TLS_BUNDLE_CERTS, nothing but certificates and whitespace).
  * -EINVAL with `err` for garbage, an empty input, too many, or text over
- * WH_PKI_MAX_PEM_BYTES. */
+ * CF_MAX_TLS_SECRET_PEM_BYTES. */
 int wh_pki_bundle_parse(const char *pem, size_t len, wh_pki_bundle *out, char *err, size_t errlen);
 void wh_pki_bundle_free(wh_pki_bundle *b);
 /* The bundle as PEM text (certificates in order); NULL on allocation
  * failure. */
 char *wh_pki_bundle_pem(const wh_pki_bundle *b);
-/* Index of the certificate with that fingerprint, or -1. */
-int wh_pki_bundle_find(const wh_pki_bundle *b, const unsigned char sha256[32]);
 
 /* 0 when `key_pem` is a private key (EC P-256 or RSA >= 2048) whose public
  * half is the certificate's; -EINVAL with `err` otherwise. */

@@ -38,11 +38,6 @@ void wh_watch_parser_free(wh_watch_parser *p)
 	cf_buf_free(&p->line);
 }
 
-void wh_watch_parser_reset(wh_watch_parser *p)
-{
-	cf_buf_reset(&p->line);
-}
-
 size_t wh_watch_parser_pending(const wh_watch_parser *p)
 {
 	return p->line.len;
@@ -326,6 +321,27 @@ static int aborted(void *ud)
 }
 
 /* One complete list; on success the set is published and w->rv set. */
+/* What makes a list page unusable (NULL when it is fine): a page must be
+ * an object with a resourceVersion, items a list (or absent), and a
+ * continue token that is a string; both tokens within their bounds. */
+static const char *list_page_problem(const cJSON *list, const cJSON *rv, const cJSON *cont,
+                                     const cJSON *items)
+{
+	if (!cJSON_IsObject(list))
+		return "not a JSON object";
+	if (!cJSON_IsString(rv) || !rv->valuestring[0])
+		return "no metadata.resourceVersion";
+	if (strlen(rv->valuestring) >= CF_KUBE_MAX_RESOURCE_VERSION_BYTES)
+		return "metadata.resourceVersion is too long";
+	if (items && !cJSON_IsArray(items) && !cJSON_IsNull(items))
+		return "items is not a list";
+	if (cont && !cJSON_IsString(cont))
+		return "metadata.continue is not a string";
+	if (cont && strlen(cont->valuestring) >= CF_KUBE_MAX_CONTINUE_BYTES)
+		return "metadata.continue is too long";
+	return NULL;
+}
+
 static int do_list(wh_watch *w, char *err, size_t errlen)
 {
 	wh_netpol_set *set = wh_netpol_set_new();
@@ -333,7 +349,7 @@ static int do_list(wh_watch *w, char *err, size_t errlen)
 	cf_kube_response_init(&resp);
 	cf_buf path;
 	cf_buf_init(&path, 0);
-	char cont[4096] = "";
+	char cont[CF_KUBE_MAX_CONTINUE_BYTES] = "";
 	char rv[CF_KUBE_MAX_RESOURCE_VERSION_BYTES] = "";
 	int rc = set ? 0 : -ENOMEM;
 	unsigned long pages = 0;
@@ -356,15 +372,11 @@ static int do_list(wh_watch *w, char *err, size_t errlen)
 		const cJSON *lrv = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(md, "continue");
 		cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items");
-		if (!cJSON_IsObject(list) || !cJSON_IsString(lrv) || !lrv->valuestring[0] ||
-		    strlen(lrv->valuestring) >= sizeof rv ||
-		    !(cJSON_IsArray(items) || cJSON_IsNull(items) || !items) ||
-		    (c && !cJSON_IsString(c)) ||
-		    (cJSON_IsString(c) && strlen(c->valuestring) >= sizeof cont)) {
+		const char *problem = list_page_problem(list, lrv, c, items);
+		if (problem) {
 			snprintf(err, errlen,
-			         "list %s: the response is not a NetworkPolicyList with "
-			         "metadata.resourceVersion",
-			         WH_WATCH_NETPOL_PATH);
+			         "list %s: the response is not a usable NetworkPolicyList: %s",
+			         WH_WATCH_NETPOL_PATH, problem);
 			cJSON_Delete(list);
 			rc = -EPROTO;
 			break;

@@ -63,11 +63,10 @@ typedef struct wh_watch_parser {
 
 void wh_watch_parser_init(wh_watch_parser *p, size_t max_line, wh_watch_event_fn fn, void *ud);
 void wh_watch_parser_free(wh_watch_parser *p);
-/* Drops a partial event (after a reconnect). */
-void wh_watch_parser_reset(wh_watch_parser *p);
 /* Feeds bytes. 0, the callback's value, -E2BIG (an event longer than
  * max_line), -EPROTO (not JSON, or not {"type": string, "object": object}),
- * -ENOMEM; `err` says which. After an error the parser must be reset. */
+ * -ENOMEM; `err` says which. After an error the parser is done with: free it (each stream gets a
+ * new one). */
 int wh_watch_parser_feed(wh_watch_parser *p, const char *data, size_t len, char *err,
                          size_t errlen);
 /* Bytes of an incomplete event held. */

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
+#include <openssl/evp.h>
 
 #include "cf_buf.h"
 
@@ -117,12 +118,10 @@ static int record_event(fake_apiserver *fs, const char *collection, const char *
                         const char *type, const cJSON *obj)
 {
 	if (fs->n_events == fs->cap_events) {
-		size_t cap = fs->cap_events ? fs->cap_events * 2 : 64;
-		fevent *e = realloc(fs->events, cap * sizeof *e);
+		fevent *e = cf_grow(fs->events, &fs->cap_events, fs->n_events + 1, sizeof *e);
 		if (!e)
 			return -ENOMEM;
 		fs->events = e;
-		fs->cap_events = cap;
 	}
 	fevent *e = &fs->events[fs->n_events];
 	memset(e, 0, sizeof *e);
@@ -202,14 +201,12 @@ static long store_obj(fake_apiserver *fs, const char *collection, const char *ns
 			set_string(md, "uid", uid);
 		}
 		if (fs->n_objs == fs->cap_objs) {
-			size_t cap = fs->cap_objs ? fs->cap_objs * 2 : 64;
-			fobj *n = realloc(fs->objs, cap * sizeof *n);
+			fobj *n = cf_grow(fs->objs, &fs->cap_objs, fs->n_objs + 1, sizeof *n);
 			if (!n) {
 				cJSON_Delete(obj);
 				return -ENOMEM;
 			}
 			fs->objs = n;
-			fs->cap_objs = cap;
 		}
 		o = &fs->objs[fs->n_objs];
 		o->collection = strdup(collection);
@@ -404,6 +401,10 @@ static enum MHD_Result do_list(fake_apiserver *fs, struct MHD_Connection *c, con
 	if (take_fault(fs, FAKE_FAULT_LIST_500)) {
 		pthread_mutex_unlock(&fs->lock);
 		return send_status(c, 500, "InternalError", "injected fault: list failed");
+	}
+	if (take_fault(fs, FAKE_FAULT_LIST_NO_RV)) {
+		pthread_mutex_unlock(&fs->lock);
+		return send_json(c, 200, strdup("{\"kind\":\"NetworkPolicyList\",\"items\":[]}"));
 	}
 	long offset = 0, list_rv = fs->rv;
 	if (cont && *cont) {
@@ -1030,7 +1031,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-fake_apiserver *fake_apiserver_start(const fake_ca *ca, const char *token, char *err, size_t errlen)
+fake_apiserver *fake_apiserver_start(const ts_pki *ca, const char *token, char *err, size_t errlen)
 {
 	fake_apiserver *fs = calloc(1, sizeof *fs);
 	if (!fs) {
@@ -1217,4 +1218,44 @@ void fake_apiserver_stats_get(fake_apiserver *fs, fake_apiserver_stats *out)
 	pthread_mutex_lock(&fs->lock);
 	*out = fs->stats;
 	pthread_mutex_unlock(&fs->lock);
+}
+
+int fake_apiserver_write_kubeconfig(const fake_apiserver *fs, const ts_pki *ca, const char *token,
+                                    char *out, size_t outlen)
+{
+	char kc[4096];
+	snprintf(kc, sizeof kc,
+	         "apiVersion: v1\nkind: Config\ncurrent-context: e2e\n"
+	         "clusters:\n- name: fake\n  cluster:\n    server: %s\n"
+	         "    certificate-authority: ca.crt\n"
+	         "contexts:\n- name: e2e\n  context: {cluster: fake, user: u}\n"
+	         "users:\n- name: u\n  user:\n    token: %s\n",
+	         fake_apiserver_url(fs), token);
+	return ts_write_file(ca->dir, "kubeconfig", kc, out, outlen);
+}
+
+char *fake_apiserver_vwc_ca_bundle(fake_apiserver *fs, const char *name, int i)
+{
+	char *text = fake_apiserver_get(
+	    fs, "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", "", name);
+	cJSON *o = cJSON_Parse(text);
+	free(text);
+	const cJSON *cab = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(
+	        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "webhooks"), i),
+	        "clientConfig"),
+	    "caBundle");
+	char *out = NULL;
+	if (cJSON_IsString(cab)) {
+		size_t l = strlen(cab->valuestring);
+		/* Decoded bytes are fewer than the text's; +1 keeps a NUL. */
+		out = calloc(1, l + 1);
+		if (out && EVP_DecodeBlock((unsigned char *)out,
+		                           (const unsigned char *)cab->valuestring, (int)l) < 0) {
+			free(out);
+			out = NULL;
+		}
+	}
+	cJSON_Delete(o);
+	return out;
 }

@@ -42,7 +42,7 @@
 
 #include <stddef.h>
 
-#include "fake_ca.h"
+#include "ts_pki.h"
 
 typedef struct fake_apiserver fake_apiserver;
 
@@ -54,6 +54,7 @@ typedef enum fake_fault {
 	FAKE_FAULT_LIST_500,         /* next list: HTTP 500 */
 	FAKE_FAULT_UPDATE_CONFLICT,  /* next PUT/PATCH: 409 Conflict */
 	FAKE_FAULT_CONTINUE_EXPIRED, /* next list page with `continue`: 410 Expired */
+	FAKE_FAULT_LIST_NO_RV,       /* next list: 200, a list without resourceVersion */
 } fake_fault;
 
 typedef struct fake_apiserver_stats {
@@ -69,8 +70,11 @@ typedef struct fake_apiserver_stats {
 /* Listens on 127.0.0.1 (ephemeral port) with ca's server certificate,
  * accepting `token` (NULL: bearer tokens never accepted) and client
  * certificates signed by ca. NULL with `err` on failure. */
-fake_apiserver *fake_apiserver_start(const fake_ca *ca, const char *token, char *err,
-                                     size_t errlen);
+fake_apiserver *fake_apiserver_start(const ts_pki *ca, const char *token, char *err, size_t errlen);
+/* Writes `ca`->dir/kubeconfig for this server (trusting ca.crt, the user
+ * authenticating with bearer `token`); its path goes to out. 0 or -errno. */
+int fake_apiserver_write_kubeconfig(const fake_apiserver *fs, const ts_pki *ca, const char *token,
+                                    char *out, size_t outlen);
 /* Ends every stream and stops the server. */
 void fake_apiserver_stop(fake_apiserver *fs);
 const char *fake_apiserver_url(const fake_apiserver *fs); /* "https://127.0.0.1:PORT" */
@@ -105,6 +109,9 @@ long fake_apiserver_resource_version(fake_apiserver *fs);
 /* A copy of the stored object (caller frees), or NULL. */
 char *fake_apiserver_get(fake_apiserver *fs, const char *collection, const char *ns,
                          const char *name);
+/* The caBundle of webhook `i` in the stored ValidatingWebhookConfiguration
+ * `name`, base64-decoded (caller frees); NULL when there is none. */
+char *fake_apiserver_vwc_ca_bundle(fake_apiserver *fs, const char *name, int i);
 void fake_apiserver_stats_get(fake_apiserver *fs, fake_apiserver_stats *out);
 
 #endif

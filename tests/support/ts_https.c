@@ -16,28 +16,18 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "cf_buf.h"
+
 void ts_https_global_init(void)
 {
 	curl_global_init(CURL_GLOBAL_ALL);
 }
 
-typedef struct growbuf {
-	char *data;
-	size_t len;
-} growbuf;
-
+/* curl write callback into a cf_buf (no limit: tests read what they get). */
 static size_t collect(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-	growbuf *b = ud;
 	size_t n = size * nmemb;
-	char *d = realloc(b->data, b->len + n + 1);
-	if (!d)
-		return 0;
-	memcpy(d + b->len, ptr, n);
-	b->len += n;
-	d[b->len] = '\0';
-	b->data = d;
-	return n;
+	return cf_buf_append(ud, ptr, n) == 0 ? n : 0;
 }
 
 typedef struct upload {
@@ -91,7 +81,9 @@ int ts_https_do(const ts_http_req *req, ts_http_resp *out, char *err, size_t err
 	if (req->chunked)
 		hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
 	hdrs = curl_slist_append(hdrs, req->expect_100 ? "Expect: 100-continue" : "Expect:");
-	growbuf body = {0}, head = {0};
+	cf_buf body, head;
+	cf_buf_init(&body, 0);
+	cf_buf_init(&head, 0);
 	upload up = {req->body, req->body_len, 0};
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_RESOLVE, res);
@@ -137,9 +129,9 @@ int ts_https_do(const ts_http_req *req, ts_http_resp *out, char *err, size_t err
 		cert_field(c, "Subject", out->subject, sizeof out->subject);
 		cert_field(c, "Serial Number", out->serial, sizeof out->serial);
 	}
-	out->body = body.data ? body.data : strdup("");
 	out->len = body.len;
-	out->headers = head.data ? head.data : strdup("");
+	out->body = cf_buf_steal(&body);
+	out->headers = cf_buf_steal(&head);
 	curl_slist_free_all(res);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
@@ -178,16 +170,21 @@ int ts_tcp_connect(unsigned port)
 	return fd;
 }
 
+static long ms_since(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
 bool ts_tcp_peer_closed(int fd, unsigned timeout_ms)
 {
 	/* Whatever the server sends first (a TLS alert) is read and dropped;
 	 * only EOF or a reset counts as closed. */
-	struct timespec start, now;
+	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long el =
-		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		long el = ms_since(&start);
 		if (el >= (long)timeout_ms)
 			return false;
 		struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -274,12 +271,10 @@ long ts_tls_read(ts_tls *t, char *buf, size_t n, unsigned timeout_ms)
 bool ts_tls_peer_closed(ts_tls *t, unsigned timeout_ms)
 {
 	char buf[256];
-	struct timespec start, now;
+	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long el =
-		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		long el = ms_since(&start);
 		if (el >= (long)timeout_ms)
 			return false;
 		struct pollfd p = {.fd = t->fd, .events = POLLIN};

@@ -4,15 +4,19 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "cf_buf.h"
 
 static void sleep_ms(unsigned ms)
 {
@@ -20,11 +24,43 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-static unsigned long long now_ms(void)
+long ts_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+unsigned ts_scaled_ms(unsigned ms)
+{
+	const char *s = getenv("SANITIZE");
+	return s && *s ? ms * 5 : ms;
+}
+
+const char *ts_build_path(const char *name)
+{
+	static char path[512];
+	const char *b = getenv("CF_BUILD_DIR");
+	snprintf(path, sizeof path, "%s/%s", b && *b ? b : "build", name);
+	return path;
+}
+
+const char *ts_webhook_bin(void)
+{
+	return ts_build_path("codeframe-webhook");
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+int ts_rm_tree(const char *dir)
+{
+	return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -errno;
 }
 
 int ts_proc_spawn(ts_proc *p, char *const argv[], const char *log_path)
@@ -72,7 +108,7 @@ static int reaped(ts_proc *p)
 
 int ts_proc_wait_port(ts_proc *p, const char *host, unsigned port, unsigned timeout_ms)
 {
-	unsigned long long deadline = now_ms() + timeout_ms;
+	long deadline = ts_now_ms() + (long)timeout_ms;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
 		return -EINVAL;
@@ -86,7 +122,7 @@ int ts_proc_wait_port(ts_proc *p, const char *host, unsigned port, unsigned time
 		close(fd);
 		if (ok)
 			return 0;
-		if (now_ms() >= deadline)
+		if (ts_now_ms() >= deadline)
 			return -ETIMEDOUT;
 		sleep_ms(20);
 	}
@@ -101,9 +137,9 @@ int ts_proc_signal(ts_proc *p, int sig)
 
 int ts_proc_wait(ts_proc *p, unsigned timeout_ms)
 {
-	unsigned long long deadline = now_ms() + timeout_ms;
+	long deadline = ts_now_ms() + (long)timeout_ms;
 	while (!reaped(p)) {
-		if (now_ms() >= deadline)
+		if (ts_now_ms() >= deadline)
 			return -ETIMEDOUT;
 		sleep_ms(10);
 	}
@@ -155,31 +191,9 @@ unsigned ts_free_port(void)
 
 char *ts_read_text(const char *path)
 {
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	size_t cap = 4096, len = 0;
-	char *s = malloc(cap);
-	while (s) {
-		size_t n = fread(s + len, 1, cap - len - 1, f);
-		len += n;
-		if (n == 0)
-			break;
-		if (cap - len - 1 == 0) {
-			char *t = realloc(s, cap * 2);
-			if (!t) {
-				free(s);
-				s = NULL;
-				break;
-			}
-			s = t;
-			cap *= 2;
-		}
-	}
-	fclose(f);
-	if (s)
-		s[len] = '\0';
-	return s;
+	cf_buf b;
+	char err[256];
+	return cf_read_file(path, 0, &b, err, sizeof err) == 0 ? cf_buf_steal(&b) : NULL;
 }
 
 size_t ts_count_text(const char *path, const char *needle)
@@ -194,11 +208,11 @@ size_t ts_count_text(const char *path, const char *needle)
 
 int ts_wait_for_text(const char *path, const char *needle, unsigned timeout_ms)
 {
-	unsigned long long deadline = now_ms() + timeout_ms;
+	long deadline = ts_now_ms() + (long)timeout_ms;
 	for (;;) {
 		if (ts_count_text(path, needle))
 			return 0;
-		if (now_ms() >= deadline)
+		if (ts_now_ms() >= deadline)
 			return -ETIMEDOUT;
 		sleep_ms(20);
 	}

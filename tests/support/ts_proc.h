@@ -48,5 +48,18 @@ char *ts_read_text(const char *path);
 int ts_wait_for_text(const char *path, const char *needle, unsigned timeout_ms);
 /* Counts the occurrences of `needle` in the file (0 when unreadable). */
 size_t ts_count_text(const char *path, const char *needle);
+/* Removes a directory tree (a test's scratch directory); 0 or -errno. */
+int ts_rm_tree(const char *dir);
+
+/* "$CF_BUILD_DIR/name" ("build/name" when unset): a binary under test.
+ * The result is a static buffer, overwritten by the next call. */
+const char *ts_build_path(const char *name);
+/* ts_build_path("codeframe-webhook"). */
+const char *ts_webhook_bin(void);
+/* A bounded wait of `ms`, five times longer under a sanitizer build
+ * (SANITIZE set), which runs several times slower. */
+unsigned ts_scaled_ms(unsigned ms);
+/* CLOCK_MONOTONIC in milliseconds, for deadlines. */
+long ts_now_ms(void);
 
 #endif
