@@ -16,6 +16,7 @@
 #include "cf_log.h"
 #include "na_cmdpolicy.h"
 #include "na_procmem.h"
+#include "na_holder.h"
 #include "na_profile.h"
 #include "na_run.h"
 #include "na_supervise.h"
@@ -34,7 +35,7 @@ static const struct command commands[] = {
     {"exec", cmd_exec, "exec [--policy FILE]... [--log FILE] [--log-level LEVEL] -- CMD ARGS..."},
     {"profile", na_profile_cmd_profile, "profile [--listener PATH]"},
     {"install-profile", na_profile_cmd_install, "install-profile [--dir DIR] [--listener PATH]"},
-    {"run", na_run_main,
+    {"run", na_holder_main,
      "run [--config FILE] [--socket PATH] [--policy FILE]... [--state-dir DIR]\n"
      "      [--metrics-listen ADDR:PORT] [--profile-dir DIR] [--node-name NAME]"},
 };
@@ -197,6 +198,9 @@ int main(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	/* Internal role, not in the usage: the policy side `run` starts. */
+	if (strcmp(argv[1], NA_RUN_POLICY_SIDE) == 0)
+		return na_run_policy_main(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);

@@ -38,6 +38,7 @@
 #include "na_notify.h"
 #include "na_procmem.h"
 #include "na_profile.h"
+#include "na_wire.h"
 
 #define COMPONENT "agent"
 /* Worker threads only decide and read memory: a small stack is plenty and
@@ -47,10 +48,11 @@
 #define SHUTDOWN_WAIT_MS 5000
 #define MAX_POLICY_DIRS  64
 
-enum item_kind { ITEM_CONTAINER = 1, ITEM_SIGNAL, ITEM_INOTIFY };
+enum item_kind { ITEM_HOLDER = 1, ITEM_SIGNAL, ITEM_INOTIFY };
 
 typedef struct req_item {
 	na_notify_req req;
+	uint32_t flags; /* NA_WIRE_ENTRY_ANSWERED */
 	struct timespec received;
 	struct req_item *next;
 } req_item;
@@ -58,11 +60,13 @@ typedef struct req_item {
 typedef struct run_state run_state;
 
 typedef struct container {
-	enum item_kind kind; /* first: epoll data points here */
 	run_state *run;
+	uint64_t key; /* the holder's */
 	na_container_identity id;
-	na_notify *rx; /* receiver thread only */
-	na_notify *tx; /* worker thread only (a dup of the same listener) */
+	/* A duplicate of the holder's notify fd, used only for the ID_VALID
+	 * check after reading the target's memory (worker thread only); the
+	 * holder alone receives and responds. */
+	na_notify *tx;
 	na_ancestry *anc;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -93,8 +97,9 @@ struct run_state {
 	int sigfd;
 	int inofd;
 	int stop_efd; /* readable once shutdown begins */
-	enum item_kind sig_tag, ino_tag;
-	na_listener *listener;
+	int hsock;    /* to the holder (na_wire) */
+	pthread_mutex_t send_mu;
+	enum item_kind sig_tag, ino_tag, holder_tag;
 	na_events *events;
 	metrics_set m;
 	pthread_rwlock_t policy_lock;
@@ -104,8 +109,8 @@ struct run_state {
 	container *containers;
 	size_t live_workers;
 	int metrics_fd;
-	pthread_t acceptor, metrics_thread;
-	bool acceptor_started, metrics_started;
+	pthread_t metrics_thread;
+	bool metrics_started;
 };
 
 static uint64_t elapsed_us(const struct timespec *t0)
@@ -115,12 +120,6 @@ static uint64_t elapsed_us(const struct timespec *t0)
 	int64_t us = (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000 +
 	             (int64_t)(t1.tv_nsec - t0->tv_nsec) / 1000;
 	return us < 0 ? 0 : (uint64_t)us;
-}
-
-static const char *errno_label(int e)
-{
-	const char *n = strerrorname_np(e);
-	return n ? n : "unknown";
 }
 
 /* ---- metrics ---- */
@@ -206,6 +205,30 @@ static void sync_dropped(run_state *r)
 	pthread_mutex_unlock(&r->m.dropped_mu);
 }
 
+/* ---- to the holder ---- */
+
+static void send_msg(run_state *r, uint32_t type, uint64_t key, uint64_t id, int value)
+{
+	na_wire_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = type;
+	m.key = key;
+	m.value = value;
+	m.u.req.id = id;
+	pthread_mutex_lock(&r->send_mu);
+	/* Blocking: the holder always reads. A failure means it is gone, and
+	 * the main loop sees the hang-up and exits. */
+	int rc = na_wire_send(r->hsock, &m, -1, 0);
+	pthread_mutex_unlock(&r->send_mu);
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
+		cf_log_msg(CF_LOG_ERROR, COMPONENT, "cannot answer the holder: %s", strerror(-rc));
+}
+
+static void send_level(run_state *r, uint32_t type, na_level level)
+{
+	send_msg(r, type, 0, 0, (int)level);
+}
+
 /* ---- policy ---- */
 
 static na_policy *load_policies(const na_config *cfg, char *err, size_t errlen)
@@ -240,6 +263,7 @@ static void reload_policy(run_state *r, const char *why)
 	pthread_rwlock_unlock(&r->policy_lock);
 	na_policy_free(old);
 	count(r->m.reloads, "ok");
+	send_level(r, NA_WIRE_LEVEL, p->level);
 	cf_log_msg(CF_LOG_INFO, COMPONENT, "policy reloaded (%s): level %s", why,
 	           na_level_name(p->level));
 }
@@ -322,22 +346,24 @@ static void handle(container *c, req_item *it)
 	bool have_info = false;
 
 	memset(&info, 0, sizeof info);
+	/* The holder knows (it responded) whether an exec on this fd was
+	 * already continued; a restarted policy side learns it here. */
+	if (it->flags & NA_WIRE_ENTRY_ANSWERED)
+		c->entry_answered = true;
 	if (current_level(r) == NA_LEVEL_DISABLED) {
 		/* disabled: nothing is read, every exec continues. */
-		int drc = na_notify_respond(c->tx, req->id, 0);
-		count(r->m.notifications, drc == 0 ? "allow" : "gone");
-		if (drc == 0) {
-			cf_metric_observe(r->m.latency, NULL,
-			                  (double)elapsed_us(&it->received) / 1e6);
-			c->entry_answered = true;
-		}
+		send_msg(r, NA_WIRE_ANSWER, c->key, req->id, 0);
+		count(r->m.notifications, "allow");
+		cf_metric_observe(r->m.latency, NULL, (double)elapsed_us(&it->received) / 1e6);
 		return;
 	}
 	resolve_ids(c);
 	int rc = na_procmem_read_exec(req, na_notify_fd(c->tx), &info, err, sizeof err);
 	if (rc == -ENOENT) {
 		count(r->m.notifications, "gone");
-		return; /* target exited or the syscall was interrupted: nobody waits */
+		/* target exited or the syscall was interrupted: nobody waits */
+		send_msg(r, NA_WIRE_DROP, c->key, req->id, 0);
+		return;
 	}
 	if (rc == -EFAULT) {
 		/* The kernel would fail this exec with EFAULT as well. */
@@ -353,6 +379,7 @@ static void handle(container *c, req_item *it)
 		if (na_ancestry_lookup(c->anc, req->pid, &ctx) == -ENOENT) {
 			count(r->m.notifications, "gone");
 			na_exec_info_free(&info);
+			send_msg(r, NA_WIRE_DROP, c->key, req->id, 0);
 			return;
 		}
 		/* A `runc exec` session's command is what an operator or tool
@@ -364,9 +391,11 @@ static void handle(container *c, req_item *it)
 		 * runc init is a Go program whose runtime signals its threads
 		 * (SIGURG preemption), which cancels the pending notification
 		 * and restarts the execve with a new id; ancestry alone would
-		 * see that retry as a second exec. */
-		else if (!c->entry_answered && req->pid == c->id.init_pid)
-			ctx.first_exec = true;
+		 * see that retry as a second exec. Once answered, nothing is the
+		 * entrypoint again, whatever a (restarted, empty) ancestry
+		 * table thinks. */
+		else
+			ctx.first_exec = !c->entry_answered && req->pid == c->id.init_pid;
 		na_cmd cmd = {.exe_base = info.exe_base,
 		              .target_base = info.target_base,
 		              .argv = info.argv,
@@ -389,22 +418,14 @@ static void handle(container *c, req_item *it)
 		size_t len = 0;
 		cmdline = na_cmdpolicy_cmdline(info.argv, info.argc, &len);
 	}
-	rc = na_notify_respond(c->tx, req->id, answer);
+	send_msg(r, NA_WIRE_ANSWER, c->key, req->id, answer);
 	uint64_t latency = elapsed_us(&it->received);
-	if (rc == -ENOENT) {
-		count(r->m.notifications, "gone");
-		error = "the process exited before the answer";
-	} else if (rc < 0) {
-		count(r->m.recv_errors, errno_label(-rc));
-		error = "cannot answer the notification";
-	} else {
-		count(r->m.notifications, answer == 0 ? "allow" : "deny");
-		cf_metric_observe(r->m.latency, NULL, (double)latency / 1e6);
-		if (have_info && answer == 0)
-			na_ancestry_record(c->anc, req->pid, &ctx, d.name_allowed);
-	}
-	if (!c->entry_answered && !c->id.is_exec && rc == 0 && answer == 0)
-		c->entry_answered = true;
+	count(r->m.notifications, answer == 0 ? "allow" : "deny");
+	cf_metric_observe(r->m.latency, NULL, (double)latency / 1e6);
+	/* Recorded now: a record for an exec that then failed (the target
+	 * went away) confers nothing (na_ancestry checks the image changed). */
+	if (have_info && answer == 0)
+		na_ancestry_record(c->anc, req->pid, &ctx, d.name_allowed);
 	emit_event(c, req->pid, cmdline ? cmdline : (have_info && info.path ? info.path : ""), &d,
 	           decision_text, error, latency);
 	free(cmdline);
@@ -422,7 +443,6 @@ static void container_free(container *c)
 		free(it);
 		it = n;
 	}
-	na_notify_free(c->rx);
 	na_notify_free(c->tx);
 	na_ancestry_free(c->anc);
 	pthread_mutex_destroy(&c->mu);
@@ -485,54 +505,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Receiver side, main thread: this container gets no more notifications. */
-static void container_hangup(run_state *r, container *c)
-{
-	epoll_ctl(r->epfd, EPOLL_CTL_DEL, na_notify_fd(c->rx), NULL);
-	pthread_mutex_lock(&c->mu);
-	c->hup = true;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-	/* From here the worker may free c at any time. */
-}
-
-static void container_readable(run_state *r, container *c, uint32_t events)
-{
-	if (events & EPOLLIN) {
-		req_item *it = calloc(1, sizeof *it);
-		if (!it) {
-			/* Leave it pending; epoll reports it again. */
-			count(r->m.recv_errors, "ENOMEM");
-			return;
-		}
-		int rc = na_notify_receive(c->rx, &it->req);
-		clock_gettime(CLOCK_MONOTONIC, &it->received);
-		if (rc == 0) {
-			pthread_mutex_lock(&c->mu);
-			if (c->tail)
-				c->tail->next = it;
-			else
-				c->head = it;
-			c->tail = it;
-			pthread_cond_signal(&c->cv);
-			pthread_mutex_unlock(&c->mu);
-			return;
-		}
-		free(it);
-		if (rc == -ENOENT || rc == -EINTR || rc == -ECANCELED) {
-			/* The target went away between poll and receive. */
-			count(r->m.recv_errors, errno_label(-rc));
-			return;
-		}
-		count(r->m.recv_errors, errno_label(-rc));
-		log_container(CF_LOG_ERROR, c, "notify fd unusable; releasing it");
-		container_hangup(r, c);
-		return;
-	}
-	if (events & (EPOLLHUP | EPOLLERR))
-		container_hangup(r, c); /* every process of the filter is gone */
-}
-
 static void read_environ_for_exec(container *c)
 {
 	/* A `runc exec` session joins a running container: its init's
@@ -541,70 +513,101 @@ static void read_environ_for_exec(container *c)
 		resolve_ids(c);
 }
 
-static int register_container(run_state *r, na_handoff *h, char *err, size_t errlen)
+/* This container gets no more notifications (REMOVE, or shutdown). */
+static void container_hangup(container *c)
 {
-	na_container_identity id;
-	char perr[256] = "";
-	int rc = na_identity_parse(h->json, h->len, &id, perr, sizeof perr);
-	if (rc < 0) {
-		/* Keep policing the container even when its state cannot be read:
-		 * releasing the fd would make every exec in it fail (ENOSYS). */
-		cf_log_msg(CF_LOG_ERROR, COMPONENT,
-		           "handoff state unreadable (%s); container identity unknown", perr);
-		memset(&id, 0, sizeof id);
-		snprintf(id.container, sizeof id.container, "unknown");
-		id.pid = id.init_pid = h->peer_pid;
-		id.seccomp_fd_index = -1;
+	pthread_mutex_lock(&c->mu);
+	c->hup = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	/* From here the worker may free c at any time. */
+}
+
+/* Caller holds list_mu. */
+static container *find_container(run_state *r, uint64_t key)
+{
+	for (container *c = r->containers; c; c = c->next)
+		if (c->key == key && !c->hup)
+			return c;
+	return NULL;
+}
+
+static void queue_notification(run_state *r, const na_wire_msg *m)
+{
+	req_item *it = calloc(1, sizeof *it);
+	if (!it) {
+		/* The holder's deadline answers it with the level's default. */
+		count(r->m.recv_errors, "ENOMEM");
+		return;
 	}
-	int index = id.seccomp_fd_index;
-	if (index < 0) {
-		if (h->n_fds != 1) {
-			snprintf(err, errlen, "handoff carries %zu fds and names no seccompFd",
-			         h->n_fds);
-			return -EPROTO;
-		}
-		index = 0;
+	it->req = m->u.req;
+	it->flags = m->flags;
+	clock_gettime(CLOCK_MONOTONIC, &it->received);
+	pthread_mutex_lock(&r->list_mu);
+	container *c = find_container(r, m->key);
+	if (!c) {
+		pthread_mutex_unlock(&r->list_mu);
+		free(it);
+		send_msg(r, NA_WIRE_DROP, m->key, m->u.req.id, 0);
+		return;
 	}
-	if ((size_t)index >= h->n_fds) {
-		snprintf(err, errlen, "seccompFd index %d but only %zu fds received", index,
-		         h->n_fds);
+	pthread_mutex_lock(&c->mu);
+	if (c->tail)
+		c->tail->next = it;
+	else
+		c->head = it;
+	c->tail = it;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_unlock(&r->list_mu);
+}
+
+static void remove_container(run_state *r, uint64_t key)
+{
+	pthread_mutex_lock(&r->list_mu);
+	container *c = find_container(r, key);
+	if (c)
+		container_hangup(c);
+	pthread_mutex_unlock(&r->list_mu);
+}
+
+/* ADD from the holder: the identity it parsed and a duplicate of the fd
+ * (taken: closed on error too). */
+static int add_container(run_state *r, const na_wire_msg *m, int fd, char *err, size_t errlen)
+{
+	if (fd < 0) {
+		snprintf(err, errlen, "container without an fd");
 		return -EPROTO;
 	}
-	if (na_fd_is_seccomp_notify(h->fds[index]) != 1) {
-		snprintf(err, errlen, "the handed-over fd is not a seccomp notify fd");
-		return -EPROTO;
-	}
-	if (id.metadata[0] && strcmp(id.metadata, NA_PROFILE_METADATA) != 0)
-		cf_log_msg(CF_LOG_WARNING, COMPONENT,
-		           "container %s uses listenerMetadata \"%s\", not this agent's profile",
-		           id.container_id, id.metadata);
 	container *c = calloc(1, sizeof *c);
 	if (!c) {
+		close(fd);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	c->kind = ITEM_CONTAINER;
 	c->run = r;
-	c->id = id;
+	c->key = m->key;
+	c->id = m->u.id;
+	/* Strings come from a peer: make sure each is terminated. */
+	c->id.container_id[sizeof c->id.container_id - 1] = '\0';
+	c->id.namespace_[sizeof c->id.namespace_ - 1] = '\0';
+	c->id.pod[sizeof c->id.pod - 1] = '\0';
+	c->id.container[sizeof c->id.container - 1] = '\0';
+	c->id.pod_uid[sizeof c->id.pod_uid - 1] = '\0';
+	c->id.container_type[sizeof c->id.container_type - 1] = '\0';
+	c->id.project_id[sizeof c->id.project_id - 1] = '\0';
+	c->id.user_id[sizeof c->id.user_id - 1] = '\0';
+	c->id.metadata[sizeof c->id.metadata - 1] = '\0';
+	c->id.status[sizeof c->id.status - 1] = '\0';
+	c->entry_answered = (m->flags & NA_WIRE_ENTRY_ANSWERED) != 0;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
-	int fd = na_handoff_take_fd(h, (size_t)index);
-	c->rx = na_notify_new(fd, err, errlen);
-	if (!c->rx) {
+	c->tx = na_notify_new(fd, err, errlen);
+	if (!c->tx) {
 		close(fd);
 		goto fail;
 	}
-	int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (dupfd < 0) {
-		snprintf(err, errlen, "dup: %s", strerror(errno));
-		goto fail;
-	}
-	c->tx = na_notify_new(dupfd, err, errlen);
-	if (!c->tx) {
-		close(dupfd);
-		goto fail;
-	}
-	c->anc = na_ancestry_new(id.pid, NULL, NULL);
+	c->anc = na_ancestry_new(c->id.pid, NULL, NULL);
 	if (!c->anc) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -616,7 +619,7 @@ static int register_container(run_state *r, na_handoff *h, char *err, size_t err
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_mutex_lock(&r->list_mu);
 	pthread_t t;
-	rc = pthread_create(&t, &attr, worker_main, c);
+	int rc = pthread_create(&t, &attr, worker_main, c);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
 		pthread_mutex_unlock(&r->list_mu);
@@ -629,63 +632,62 @@ static int register_container(run_state *r, na_handoff *h, char *err, size_t err
 	r->containers = c;
 	r->live_workers++;
 	cf_metric_set(r->m.notify_fds, NULL, (double)r->live_workers);
-	/* Registered before epoll can report it; the worker only frees c
-	 * after hup/stop, which only the main thread sets after this. */
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, na_notify_fd(c->rx), &ev) < 0) {
-		int e = errno;
-		pthread_mutex_unlock(&r->list_mu);
-		pthread_mutex_lock(&c->mu);
-		c->hup = true;
-		pthread_cond_signal(&c->cv);
-		pthread_mutex_unlock(&c->mu);
-		snprintf(err, errlen, "epoll_ctl: %s", strerror(e));
-		return -e;
-	}
 	pthread_mutex_unlock(&r->list_mu);
-	log_container(CF_LOG_INFO, c,
-	              c->id.is_exec ? "exec session registered" : "container registered");
+	if (m->flags & NA_WIRE_NEW_HANDOFF) {
+		count(r->m.handoffs, "accepted");
+		log_container(CF_LOG_INFO, c,
+		              c->id.is_exec ? "exec session registered" : "container registered");
+	} else {
+		log_container(CF_LOG_DEBUG, c, "container adopted from the holder");
+	}
 	return 0;
 fail:
 	container_free(c);
 	return -EINVAL;
 }
 
-/* ---- acceptor thread ---- */
-
-static void *acceptor_main(void *arg)
+/* Reads what the holder sent. false when it is gone (the process exits:
+ * the holder restarts a policy side when it needs one). */
+static bool on_holder(run_state *r)
 {
-	run_state *r = arg;
-	struct pollfd p[2] = {{.fd = na_listener_fd(r->listener), .events = POLLIN},
-	                      {.fd = r->stop_efd, .events = POLLIN}};
-	for (;;) {
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			cf_log_msg(CF_LOG_ERROR, COMPONENT, "acceptor poll: %s", strerror(errno));
-			break;
+	for (int i = 0; i < 256; i++) {
+		na_wire_msg m;
+		int fd;
+		char err[256] = "";
+		int rc = na_wire_recv(r->hsock, &m, &fd, MSG_DONTWAIT);
+		if (rc == -EAGAIN)
+			return true;
+		if (rc == -EPROTO) {
+			cf_log_msg(CF_LOG_ERROR, COMPONENT, "malformed message from the holder");
+			continue;
 		}
-		if (p[1].revents)
+		if (rc <= 0)
+			return false;
+		switch (m.type) {
+		case NA_WIRE_ADD:
+			if (add_container(r, &m, fd, err, sizeof err) < 0)
+				cf_log_msg(CF_LOG_ERROR, COMPONENT, "cannot police a container: %s",
+				           err);
+			fd = -1;
 			break;
-		if (!(p[0].revents & POLLIN))
-			continue;
-		na_handoff h;
-		char err[512] = "";
-		int rc = na_listener_accept(r->listener, &h, err, sizeof err);
-		if (rc == -EAGAIN || rc == -EINTR || rc == -ECONNABORTED)
-			continue;
-		if (rc < 0) {
+		case NA_WIRE_REMOVE:
+			remove_container(r, m.key);
+			break;
+		case NA_WIRE_NOTIFY:
+			queue_notification(r, &m);
+			break;
+		case NA_WIRE_REJECTED:
 			count(r->m.handoffs, "rejected");
-			cf_log_msg(CF_LOG_ERROR, COMPONENT, "handoff rejected: %s", err);
-			continue;
+			break;
+		default:
+			cf_log_msg(CF_LOG_ERROR, COMPONENT, "unexpected message %u from the holder",
+			           m.type);
+			break;
 		}
-		rc = register_container(r, &h, err, sizeof err);
-		na_handoff_free(&h);
-		count(r->m.handoffs, rc == 0 ? "accepted" : "rejected");
-		if (rc < 0)
-			cf_log_msg(CF_LOG_ERROR, COMPONENT, "handoff rejected: %s", err);
+		if (fd >= 0)
+			close(fd);
 	}
-	return NULL;
+	return true;
 }
 
 /* ---- metrics thread: a minimal HTTP/1.0-style server ---- */
@@ -785,7 +787,10 @@ static int open_metrics(run_state *r, char *err, size_t errlen)
 	int one = 1;
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
 	sin.sin_addr.s_addr = addr;
+	/* SO_REUSEPORT: during an upgrade handoff the successor's policy side
+	 * binds the same port while the old one still answers scrapes. */
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
 	    bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(fd, 16) < 0) {
 		snprintf(err, errlen, "metrics listener %s: %s", r->cfg.metrics_listen,
 		         strerror(errno));
@@ -861,7 +866,7 @@ static void usage(FILE *f)
 	           "         [--node-name NAME]\n");
 }
 
-static int parse_args(int argc, char **argv, na_config *cfg, char *err, size_t errlen)
+int na_run_parse_args(int argc, char **argv, na_config *cfg, char *err, size_t errlen)
 {
 	enum { O_CONFIG = 1, O_SOCKET, O_POLICY, O_STATE, O_METRICS, O_PROFILE, O_NODE, O_HELP };
 	static const struct option opts[] = {{"config", required_argument, NULL, O_CONFIG},
@@ -943,14 +948,6 @@ static int parse_args(int argc, char **argv, na_config *cfg, char *err, size_t e
 	return 0;
 }
 
-static int make_state_dir(const char *dir, char *err, size_t errlen)
-{
-	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
-		return 0;
-	snprintf(err, errlen, "cannot create state directory %s: %s", dir, strerror(errno));
-	return -errno;
-}
-
 static void shutdown_workers(run_state *r)
 {
 	pthread_mutex_lock(&r->list_mu);
@@ -976,9 +973,9 @@ static void shutdown_workers(run_state *r)
 
 static int run_loop(run_state *r)
 {
-	struct epoll_event evs[64];
+	struct epoll_event evs[16];
 	for (;;) {
-		int n = epoll_wait(r->epfd, evs, 64, -1);
+		int n = epoll_wait(r->epfd, evs, 16, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -988,22 +985,18 @@ static int run_loop(run_state *r)
 		bool reload = false;
 		for (int i = 0; i < n; i++) {
 			enum item_kind *k = evs[i].data.ptr;
-			if (*k == ITEM_CONTAINER) {
-				container_readable(r, (container *)(void *)k, evs[i].events);
+			if (*k == ITEM_HOLDER) {
+				if (!on_holder(r))
+					return 0; /* the holder stopped (or handed over) */
 			} else if (*k == ITEM_INOTIFY) {
 				reload |= drain_inotify(r);
 			} else if (*k == ITEM_SIGNAL) {
 				struct signalfd_siginfo si;
 				while (read(r->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-					if (si.ssi_signo == SIGHUP) {
+					if (si.ssi_signo == SIGHUP)
 						reload_policy(r, "SIGHUP");
-					} else {
-						cf_log_msg(CF_LOG_INFO, COMPONENT,
-						           "signal %u: answering what is in flight "
-						           "and exiting",
-						           si.ssi_signo);
+					else
 						return 0;
-					}
 				}
 			}
 		}
@@ -1012,15 +1005,18 @@ static int run_loop(run_state *r)
 	}
 }
 
-int na_run_main(int argc, char **argv)
+/* argv: [NA_RUN_POLICY_SIDE, FD, "run", run options...]. */
+int na_run_policy_main(int argc, char **argv)
 {
 	run_state r;
 	char err[1024] = "";
 	int status = 1;
 	memset(&r, 0, sizeof r);
 	r.epfd = r.sigfd = r.inofd = r.stop_efd = r.metrics_fd = -1;
+	r.hsock = -1;
 	pthread_rwlock_init(&r.policy_lock, NULL);
 	pthread_mutex_init(&r.list_mu, NULL);
+	pthread_mutex_init(&r.send_mu, NULL);
 	pthread_cond_init(&r.list_cv, NULL);
 	sigset_t set;
 	sigemptyset(&set);
@@ -1031,20 +1027,38 @@ int na_run_main(int argc, char **argv)
 	 * thread inherits the mask and only the signalfd sees these signals. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (argc < 3) {
+		fprintf(stderr, "codeframe-agent %s is started by `codeframe-agent run`\n",
+		        NA_RUN_POLICY_SIDE);
+		return 2;
+	}
+	char *end = NULL;
+	errno = 0;
+	long fd = strtol(argv[1], &end, 10);
+	if (errno || !end || *end || fd < 3 || fd > 65535) {
+		fprintf(stderr, "codeframe-agent %s: bad fd \"%s\"\n", NA_RUN_POLICY_SIDE, argv[1]);
+		return 2;
+	}
+	int type = 0;
+	socklen_t tlen = sizeof type;
+	if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_SEQPACKET) {
+		fprintf(stderr, "codeframe-agent %s: fd %ld is not the holder's socket\n",
+		        NA_RUN_POLICY_SIDE, fd);
+		return 2;
+	}
+	r.hsock = (int)fd;
+	fcntl(r.hsock, F_SETFD, FD_CLOEXEC);
 	if (na_config_init(&r.cfg) < 0) {
 		fprintf(stderr, "codeframe-agent run: out of memory\n");
 		return 1;
 	}
-	int prc = parse_args(argc, argv, &r.cfg, err, sizeof err);
-	if (prc == 3) {
-		na_config_free(&r.cfg);
-		return 0;
-	}
+	int prc = na_run_parse_args(argc - 2, argv + 2, &r.cfg, err, sizeof err);
 	if (prc) {
 		if (err[0])
 			fprintf(stderr, "codeframe-agent run: %s\n", err);
 		na_config_free(&r.cfg);
-		return prc;
+		close(r.hsock);
+		return prc == 3 ? 0 : prc;
 	}
 	cf_log_set_min_level(r.cfg.log_level);
 	if (metrics_init(&r.m, err, sizeof err) < 0)
@@ -1052,12 +1066,6 @@ int na_run_main(int argc, char **argv)
 	r.policy = load_policies(&r.cfg, err, sizeof err);
 	if (!r.policy)
 		goto fail;
-	if (make_state_dir(r.cfg.state_dir, err, sizeof err) < 0)
-		goto fail;
-	if (r.cfg.profile_dir[0] &&
-	    na_profile_install(r.cfg.profile_dir, r.cfg.socket, err, sizeof err) < 0)
-		goto fail;
-	gid_t group = (gid_t)-1;
 	if (r.cfg.approval_group[0]) {
 		struct group *g = getgrnam(r.cfg.approval_group);
 		if (!g) {
@@ -1065,13 +1073,7 @@ int na_run_main(int argc, char **argv)
 			         r.cfg.approval_group);
 			goto fail;
 		}
-		group = g->gr_gid;
 	}
-	(void)group; /* the group governs the control socket (approvals), not
-	              * the runtime socket: runtimes connect as root */
-	r.listener = na_listener_open(r.cfg.socket, (gid_t)-1, err, sizeof err);
-	if (!r.listener)
-		goto fail;
 	if (open_metrics(&r, err, sizeof err) < 0)
 		goto fail;
 	r.events = na_events_new(STDOUT_FILENO, r.cfg.log_level, 0, err, sizeof err);
@@ -1087,16 +1089,15 @@ int na_run_main(int argc, char **argv)
 	}
 	r.sig_tag = ITEM_SIGNAL;
 	r.ino_tag = ITEM_INOTIFY;
+	r.holder_tag = ITEM_HOLDER;
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &r.sig_tag};
 	epoll_ctl(r.epfd, EPOLL_CTL_ADD, r.sigfd, &ev);
 	ev.data.ptr = &r.ino_tag;
 	epoll_ctl(r.epfd, EPOLL_CTL_ADD, r.inofd, &ev);
+	ev.data.ptr = &r.holder_tag;
+	epoll_ctl(r.epfd, EPOLL_CTL_ADD, r.hsock, &ev);
+	fcntl(r.hsock, F_SETFL, fcntl(r.hsock, F_GETFL) | O_NONBLOCK);
 	watch_policies(&r);
-	if (pthread_create(&r.acceptor, NULL, acceptor_main, &r) != 0) {
-		snprintf(err, sizeof err, "cannot start the acceptor thread");
-		goto fail;
-	}
-	r.acceptor_started = true;
 	if (r.metrics_fd >= 0) {
 		if (pthread_create(&r.metrics_thread, NULL, metrics_main, &r) != 0) {
 			snprintf(err, sizeof err, "cannot start the metrics thread");
@@ -1104,11 +1105,9 @@ int na_run_main(int argc, char **argv)
 		}
 		r.metrics_started = true;
 	}
-	cf_log_msg(CF_LOG_INFO, COMPONENT,
-	           "listening on %s (policy level %s, %zu policy file(s), metrics %s, node %s)",
-	           r.cfg.socket, na_level_name(r.policy->level), r.cfg.n_policies,
-	           r.cfg.metrics_listen[0] ? r.cfg.metrics_listen : "off",
-	           r.cfg.node_name[0] ? r.cfg.node_name : "-");
+	send_level(&r, NA_WIRE_READY, r.policy->level);
+	cf_log_msg(CF_LOG_DEBUG, COMPONENT, "policy side ready (pid %d, level %s)", (int)getpid(),
+	           na_level_name(r.policy->level));
 	status = run_loop(&r);
 	goto out;
 fail:
@@ -1121,10 +1120,12 @@ out:
 		if (write(r.stop_efd, &one, sizeof one) < 0)
 			cf_log_msg(CF_LOG_ERROR, COMPONENT, "cannot signal shutdown");
 	}
-	if (r.acceptor_started)
-		pthread_join(r.acceptor, NULL);
 	if (r.metrics_started)
 		pthread_join(r.metrics_thread, NULL);
+	pthread_mutex_lock(&r.list_mu);
+	for (container *c = r.containers; c; c = c->next)
+		container_hangup(c);
+	pthread_mutex_unlock(&r.list_mu);
 	shutdown_workers(&r);
 	bool workers_left = r.live_workers > 0;
 	if (r.events) {
@@ -1133,7 +1134,6 @@ out:
 		if (!workers_left)
 			na_events_free(r.events);
 	}
-	na_listener_close(r.listener);
 	if (r.metrics_fd >= 0)
 		close(r.metrics_fd);
 	if (r.epfd >= 0)
@@ -1146,6 +1146,8 @@ out:
 		/* Stuck workers still use these; the process exit reclaims them. */
 		if (r.stop_efd >= 0)
 			close(r.stop_efd);
+		if (r.hsock >= 0)
+			close(r.hsock);
 		na_policy_free(r.policy);
 		cf_metrics_free(r.m.reg);
 		na_config_free(&r.cfg);
