@@ -84,6 +84,13 @@
 #define CF_SUCCESSION_MAX_CONTAINERS 65536u
 #define CF_SUCCESSION_BATCH_FDS      16u
 #define CF_SUCCESSION_TIMEOUT_MS     30000
+/* Approvals (issue 8): at most CF_AGENT_MAX_APPROVALS waiting at once (past
+ * that a require_approval match is denied at once); a control socket
+ * request line is at most CF_CONTROL_MAX_REQUEST_BYTES and must arrive
+ * within CF_CONTROL_IO_TIMEOUT_MS. */
+#define CF_AGENT_MAX_APPROVALS       1024u
+#define CF_CONTROL_MAX_REQUEST_BYTES 512u
+#define CF_CONTROL_IO_TIMEOUT_MS     2000
 /* Agent config file (`run --config`). */
 #define CF_AGENT_CONFIG_MAX_BYTES (1024u * 1024u)
 /* Metrics HTTP server: request head size and per-connection deadline. */

@@ -30,6 +30,7 @@
 #include "cf_log.h"
 #include "cf_metrics.h"
 #include "na_ancestry.h"
+#include "na_approval.h"
 #include "na_cmdpolicy.h"
 #include "na_config.h"
 #include "na_events.h"
@@ -53,11 +54,34 @@ enum item_kind { ITEM_HOLDER = 1, ITEM_SIGNAL, ITEM_INOTIFY };
 typedef struct req_item {
 	na_notify_req req;
 	uint32_t flags; /* NA_WIRE_ENTRY_ANSWERED */
+	/* Not a notification: an approved exec's ancestry record, handed back
+	 * to the container's worker (the only user of its ancestry table). */
+	bool record;
+	bool name_allowed;
+	na_cmd_context ctx;
 	struct timespec received;
 	struct req_item *next;
 } req_item;
 
 typedef struct run_state run_state;
+
+/* An exec waiting for an operator's approval (answered by the approval
+ * thread, so the container's other execs go on meanwhile). */
+typedef struct parked {
+	uint64_t key; /* the container's */
+	na_notify_req req;
+	int fd; /* a duplicate of the notify fd: ID_VALID checks */
+	char id[NA_APPROVAL_ID_LEN + 1];
+	uint64_t start; /* the process' start time */
+	char namespace_[CF_IDENTITY_MAX_FIELD], pod[CF_IDENTITY_MAX_FIELD],
+	    container[CF_IDENTITY_MAX_FIELD], project_id[CF_IDENTITY_MAX_FIELD],
+	    user_id[CF_IDENTITY_MAX_FIELD];
+	char *cmdline;
+	na_decision d;
+	na_cmd_context ctx;
+	struct timespec received;
+	struct parked *next;
+} parked;
 
 typedef struct container {
 	run_state *run;
@@ -111,6 +135,19 @@ struct run_state {
 	int metrics_fd;
 	pthread_t metrics_thread;
 	bool metrics_started;
+	/* approvals */
+	na_approvals *approvals;
+	gid_t approval_gid; /* (gid_t)-1: root only */
+	int control_fd;
+	char control_path[4096];
+	dev_t control_dev;
+	ino_t control_ino;
+	pthread_t control_thread, approval_thread;
+	bool control_started, approval_started;
+	pthread_mutex_t park_mu;
+	pthread_cond_t park_cv;
+	parked *parked_head;
+	bool stopping;
 };
 
 static uint64_t elapsed_us(const struct timespec *t0)
@@ -332,6 +369,240 @@ static void default_decision(na_level level, const char *rule, na_decision *d)
 	snprintf(d->rule, sizeof d->rule, "%s", rule);
 }
 
+static container *find_container(run_state *r, uint64_t key);
+
+/* ---- approvals ---- */
+
+/* Parks an exec that needs an operator's answer. 0, or -errno (the caller
+ * denies it). */
+static int park_for_approval(container *c, const req_item *it, const na_decision *d,
+                             const na_cmd_context *ctx, const char *cmdline)
+{
+	run_state *r = c->run;
+	na_proc_stat st;
+	if (na_procmem_stat(it->req.pid, &st) < 0)
+		return -ESRCH;
+	parked *p = calloc(1, sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	p->cmdline = strdup(cmdline);
+	p->fd = fcntl(na_notify_fd(c->tx), F_DUPFD_CLOEXEC, 3);
+	if (!p->cmdline || p->fd < 0) {
+		free(p->cmdline);
+		if (p->fd >= 0)
+			close(p->fd);
+		free(p);
+		return -ENOMEM;
+	}
+	na_approval_info info = {.container_id = c->id.container_id,
+	                         .pid = it->req.pid,
+	                         .start = st.start,
+	                         .cmdline = cmdline,
+	                         .namespace_ = c->id.namespace_,
+	                         .pod = c->id.pod,
+	                         .container = c->id.container};
+	long timeout_ms = r->cfg.approval_timeout_s * 1000L;
+	int rc = na_approvals_request(r->approvals, &info, timeout_ms, p->id);
+	if (rc < 0) {
+		free(p->cmdline);
+		close(p->fd);
+		free(p);
+		return rc;
+	}
+	p->key = c->key;
+	p->req = it->req;
+	p->start = st.start;
+	p->d = *d;
+	p->ctx = *ctx;
+	p->received = it->received;
+	memcpy(p->namespace_, c->id.namespace_, sizeof p->namespace_);
+	memcpy(p->pod, c->id.pod, sizeof p->pod);
+	memcpy(p->container, c->id.container, sizeof p->container);
+	memcpy(p->project_id, c->id.project_id, sizeof p->project_id);
+	memcpy(p->user_id, c->id.user_id, sizeof p->user_id);
+	long left = 0;
+	bool expired = false;
+	na_approvals_state(r->approvals, p->id, &left, &expired);
+	/* The holder waits this long before its default applies. */
+	send_msg(r, NA_WIRE_EXTEND, c->key, it->req.id, (int)(left + 2000));
+	cJSON *o = cJSON_CreateObject();
+	if (o) {
+		cJSON_AddStringToObject(o, "component", COMPONENT);
+		cJSON_AddStringToObject(o, "msg",
+		                        rc == 0 ? "exec waits for approval"
+		                                : "exec waits for approval (again)");
+		cJSON_AddStringToObject(o, "approval_id", p->id);
+		cJSON_AddStringToObject(o, "namespace", c->id.namespace_);
+		cJSON_AddStringToObject(o, "pod", c->id.pod);
+		cJSON_AddStringToObject(o, "container", c->id.container);
+		cJSON_AddNumberToObject(o, "pid", it->req.pid);
+		cJSON_AddStringToObject(o, "command", cmdline);
+		cJSON_AddNumberToObject(o, "expires_in_seconds", (double)(left / 1000));
+		cf_log_emit(CF_LOG_WARNING, o);
+	}
+	pthread_mutex_lock(&r->park_mu);
+	p->next = r->parked_head;
+	r->parked_head = p;
+	pthread_cond_signal(&r->park_cv);
+	pthread_mutex_unlock(&r->park_mu);
+	return 0;
+}
+
+static void parked_free(parked *p)
+{
+	free(p->cmdline);
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p);
+}
+
+/* Hands an approved exec's ancestry record to its container's worker. */
+static void queue_record(run_state *r, const parked *p)
+{
+	req_item *it = calloc(1, sizeof *it);
+	if (!it)
+		return; /* fails closed: descendants get no ancestry */
+	it->record = true;
+	it->req = p->req;
+	it->ctx = p->ctx;
+	it->name_allowed = p->d.name_allowed;
+	pthread_mutex_lock(&r->list_mu);
+	container *c = find_container(r, p->key);
+	if (c) {
+		pthread_mutex_lock(&c->mu);
+		if (c->tail)
+			c->tail->next = it;
+		else
+			c->head = it;
+		c->tail = it;
+		pthread_cond_signal(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		it = NULL;
+	}
+	pthread_mutex_unlock(&r->list_mu);
+	free(it);
+}
+
+/* true when p is done (answered or gone). */
+static bool check_parked(run_state *r, parked *p)
+{
+	long left = 0;
+	bool expired = false;
+	int st = na_approvals_state(r->approvals, p->id, &left, &expired);
+	if (st == NA_APPROVAL_PENDING) {
+		if (na_notify_id_valid_fd(p->fd, p->req.id) == 0)
+			return false;
+		/* The notification is gone: a signal interrupted the execve
+		 * (it comes back with a new id and finds this approval), or
+		 * the process exited (nothing may ever use this approval). */
+		na_proc_stat now;
+		if (na_procmem_stat(p->req.pid, &now) < 0 || now.start != p->start) {
+			na_approvals_remove(r->approvals, p->id);
+			cf_log_msg(CF_LOG_INFO, COMPONENT,
+			           "approval %s withdrawn: process %d exited while waiting", p->id,
+			           (int)p->req.pid);
+		}
+		send_msg(r, NA_WIRE_DROP, p->key, p->req.id, 0);
+		return true;
+	}
+	bool grant = st == NA_APPROVAL_GRANTED;
+	const char *error = NULL;
+	if (st == -ENOENT)
+		error = "the approval was withdrawn";
+	else if (expired)
+		error = "the approval timed out";
+	send_msg(r, NA_WIRE_ANSWER, p->key, p->req.id, grant ? 0 : EPERM);
+	na_approvals_remove(r->approvals, p->id);
+	if (grant)
+		queue_record(r, p);
+	uint64_t latency = elapsed_us(&p->received);
+	count(r->m.notifications, grant ? "allow" : "deny");
+	cf_metric_observe(r->m.latency, NULL, (double)latency / 1e6);
+	na_identity who = {.namespace_ = p->namespace_,
+	                   .pod = p->pod,
+	                   .container = p->container,
+	                   .project_id = p->project_id,
+	                   .user_id = p->user_id};
+	na_event ev = {.who = &who,
+	               .pid = p->req.pid,
+	               .command = p->cmdline,
+	               .decision = &p->d,
+	               .decision_text = grant ? "allow" : "deny",
+	               .error = error,
+	               .latency_us = latency};
+	na_events_submit(r->events, &ev);
+	return true;
+}
+
+/* Checks parked execs every APPROVAL_POLL_MS (an operator's answer, a
+ * timeout, a withdrawn notification). */
+#define APPROVAL_POLL_MS 100
+/* Expired approvals nobody asked for again are forgotten after this. */
+#define APPROVAL_SWEEP_GRACE_MS 5000
+
+static void *approval_main(void *arg)
+{
+	run_state *r = arg;
+	pthread_mutex_lock(&r->park_mu);
+	while (!r->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += APPROVAL_POLL_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->park_cv, &r->park_mu, &ts);
+		parked *list = r->parked_head;
+		r->parked_head = NULL;
+		pthread_mutex_unlock(&r->park_mu);
+		parked *keep = NULL;
+		while (list) {
+			parked *n = list->next;
+			if (check_parked(r, list)) {
+				parked_free(list);
+			} else {
+				list->next = keep;
+				keep = list;
+			}
+			list = n;
+		}
+		na_approvals_sweep(r->approvals, APPROVAL_SWEEP_GRACE_MS);
+		pthread_mutex_lock(&r->park_mu);
+		while (keep) {
+			parked *n = keep->next;
+			keep->next = r->parked_head;
+			r->parked_head = keep;
+			keep = n;
+		}
+	}
+	pthread_mutex_unlock(&r->park_mu);
+	return NULL;
+}
+
+static void *control_main(void *arg)
+{
+	run_state *r = arg;
+	struct pollfd p[2] = {{.fd = r->control_fd, .events = POLLIN},
+	                      {.fd = r->stop_efd, .events = POLLIN}};
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		int conn = accept4(r->control_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (conn < 0)
+			continue;
+		if (na_control_serve(r->approvals, conn, r->approval_gid) == -EPERM)
+			cf_log_msg(CF_LOG_WARNING, COMPONENT,
+			           "control socket: a peer without permission was refused");
+	}
+	return NULL;
+}
+
 static void handle(container *c, req_item *it)
 {
 	run_state *r = c->run;
@@ -407,16 +678,20 @@ static void handle(container *c, req_item *it)
 		pthread_rwlock_unlock(&r->policy_lock);
 		if (rc < 0)
 			default_decision(level, "error", &d);
+		size_t len = 0;
+		cmdline = na_cmdpolicy_cmdline(info.argv, info.argc, &len);
 		if (d.verdict == NA_VERDICT_APPROVAL) {
-			/* Approvals are answered through the control socket
-			 * (issue 8); without one the exec is denied. */
+			if (cmdline && park_for_approval(c, it, &d, &ctx, cmdline) == 0) {
+				/* The approval thread answers and logs the outcome. */
+				na_exec_info_free(&info);
+				return;
+			}
 			decision_text = "deny";
 			answer = EPERM;
+			error = "the approval could not be asked (too many waiting)";
 		} else {
 			answer = d.verdict == NA_VERDICT_DENY ? EPERM : 0;
 		}
-		size_t len = 0;
-		cmdline = na_cmdpolicy_cmdline(info.argv, info.argc, &len);
 	}
 	send_msg(r, NA_WIRE_ANSWER, c->key, req->id, answer);
 	uint64_t latency = elapsed_us(&it->received);
@@ -486,7 +761,10 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&c->mu);
 		if (done)
 			break;
-		handle(c, it);
+		if (it->record)
+			na_ancestry_record(c->anc, it->req.pid, &it->ctx, it->name_allowed);
+		else
+			handle(c, it);
 		free(it);
 	}
 	log_container(CF_LOG_INFO, c, "container released");
@@ -1013,7 +1291,9 @@ int na_run_policy_main(int argc, char **argv)
 	int status = 1;
 	memset(&r, 0, sizeof r);
 	r.epfd = r.sigfd = r.inofd = r.stop_efd = r.metrics_fd = -1;
-	r.hsock = -1;
+	r.hsock = r.control_fd = -1;
+	pthread_mutex_init(&r.park_mu, NULL);
+	pthread_cond_init(&r.park_cv, NULL);
 	pthread_rwlock_init(&r.policy_lock, NULL);
 	pthread_mutex_init(&r.list_mu, NULL);
 	pthread_mutex_init(&r.send_mu, NULL);
@@ -1066,6 +1346,7 @@ int na_run_policy_main(int argc, char **argv)
 	r.policy = load_policies(&r.cfg, err, sizeof err);
 	if (!r.policy)
 		goto fail;
+	r.approval_gid = (gid_t)-1;
 	if (r.cfg.approval_group[0]) {
 		struct group *g = getgrnam(r.cfg.approval_group);
 		if (!g) {
@@ -1073,6 +1354,25 @@ int na_run_policy_main(int argc, char **argv)
 			         r.cfg.approval_group);
 			goto fail;
 		}
+		r.approval_gid = g->gr_gid;
+		/* Group members must reach control.sock: the state directory
+		 * becomes traversable (not readable) for the group only. */
+		if (chown(r.cfg.state_dir, 0, r.approval_gid) < 0 ||
+		    chmod(r.cfg.state_dir, 0710) < 0) {
+			snprintf(err, sizeof err, "cannot open %s to group %s: %s", r.cfg.state_dir,
+			         r.cfg.approval_group, strerror(errno));
+			goto fail;
+		}
+	}
+	r.approvals = na_approvals_new();
+	if (!r.approvals) {
+		snprintf(err, sizeof err, "out of memory");
+		goto fail;
+	}
+	if ((size_t)snprintf(r.control_path, sizeof r.control_path, "%s/%s", r.cfg.state_dir,
+	                     NA_CONTROL_SOCKET) >= sizeof r.control_path) {
+		snprintf(err, sizeof err, "state directory path too long");
+		goto fail;
 	}
 	if (open_metrics(&r, err, sizeof err) < 0)
 		goto fail;
@@ -1098,6 +1398,21 @@ int na_run_policy_main(int argc, char **argv)
 	epoll_ctl(r.epfd, EPOLL_CTL_ADD, r.hsock, &ev);
 	fcntl(r.hsock, F_SETFL, fcntl(r.hsock, F_GETFL) | O_NONBLOCK);
 	watch_policies(&r);
+	r.control_fd = na_control_listen(r.control_path, r.approval_gid, err, sizeof err);
+	if (r.control_fd < 0)
+		goto fail;
+	struct stat cst;
+	if (lstat(r.control_path, &cst) == 0) {
+		r.control_dev = cst.st_dev;
+		r.control_ino = cst.st_ino;
+	}
+	if (pthread_create(&r.control_thread, NULL, control_main, &r) != 0 ||
+	    !(r.control_started = true) ||
+	    pthread_create(&r.approval_thread, NULL, approval_main, &r) != 0) {
+		snprintf(err, sizeof err, "cannot start the approval threads");
+		goto fail;
+	}
+	r.approval_started = true;
 	if (r.metrics_fd >= 0) {
 		if (pthread_create(&r.metrics_thread, NULL, metrics_main, &r) != 0) {
 			snprintf(err, sizeof err, "cannot start the metrics thread");
@@ -1122,6 +1437,31 @@ out:
 	}
 	if (r.metrics_started)
 		pthread_join(r.metrics_thread, NULL);
+	if (r.control_started)
+		pthread_join(r.control_thread, NULL);
+	if (r.approval_started) {
+		pthread_mutex_lock(&r.park_mu);
+		r.stopping = true;
+		pthread_cond_signal(&r.park_cv);
+		pthread_mutex_unlock(&r.park_mu);
+		pthread_join(r.approval_thread, NULL);
+	}
+	/* Parked execs: the holder answers them (its default) once this
+	 * process is gone, or re-sends them to the next policy side. */
+	while (r.parked_head) {
+		parked *pk = r.parked_head;
+		r.parked_head = pk->next;
+		parked_free(pk);
+	}
+	if (r.control_fd >= 0) {
+		struct stat now_st;
+		/* Removed only while it is still ours: a successor's policy
+		 * side may own the path by now. */
+		if (lstat(r.control_path, &now_st) == 0 && now_st.st_dev == r.control_dev &&
+		    now_st.st_ino == r.control_ino)
+			unlink(r.control_path);
+		close(r.control_fd);
+	}
 	pthread_mutex_lock(&r.list_mu);
 	for (container *c = r.containers; c; c = c->next)
 		container_hangup(c);
@@ -1150,6 +1490,7 @@ out:
 			close(r.hsock);
 		na_policy_free(r.policy);
 		cf_metrics_free(r.m.reg);
+		na_approvals_free(r.approvals);
 		na_config_free(&r.cfg);
 	}
 	return status;
