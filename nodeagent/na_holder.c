@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +30,8 @@
 #include "na_identity.h"
 #include "na_listener.h"
 #include "na_notify.h"
+#include "na_approval.h"
+#include "na_privs.h"
 #include "na_profile.h"
 #include "na_run.h"
 #include "na_succession.h"
@@ -115,6 +118,14 @@ typedef struct holder {
 	outmsg *out_head, *out_tail;
 	bool want_out;
 	int level;
+	/* approvals: the control socket, bound here and lent to each policy
+	 * side (which then needs no privilege for it) */
+	int control_fd;
+	gid_t approval_gid;
+	char control_path[4096];
+	dev_t control_dev;
+	ino_t control_ino;
+	bool handed_over;
 	bool freed; /* a container was freed during this epoll batch */
 } holder;
 
@@ -220,6 +231,21 @@ static void send_add(holder *h, hcont *c, bool new_handoff)
 	          (new_handoff ? NA_WIRE_NEW_HANDOFF : 0u);
 	m.u.id = c->id;
 	int dupfd = fcntl(na_notify_fd(c->n), F_DUPFD_CLOEXEC, 3);
+	if (dupfd < 0) {
+		cf_log_msg(CF_LOG_ERROR, COMPONENT, "dup: %s", strerror(errno));
+		return;
+	}
+	queue_out(h, &m, dupfd);
+}
+
+static void send_control(holder *h)
+{
+	if (h->control_fd < 0)
+		return;
+	na_wire_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = NA_WIRE_CONTROL;
+	int dupfd = fcntl(h->control_fd, F_DUPFD_CLOEXEC, 3);
 	if (dupfd < 0) {
 		cf_log_msg(CF_LOG_ERROR, COMPONENT, "dup: %s", strerror(errno));
 		return;
@@ -491,6 +517,7 @@ static int spawn_child(holder *h, char *err, size_t errlen)
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &h->child_tag};
 	epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->child_sock, &ev);
 	/* Everything it must know, in order: containers, then what waits. */
+	send_control(h);
 	for (hcont *c = h->containers; c; c = c->next)
 		send_add(h, c, false);
 	for (pend *p = h->pending_head; p; p = p->next)
@@ -1050,8 +1077,10 @@ static int run_loop(holder *h)
 				break;
 			}
 			case T_HANDOFF:
-				if (serve_handoff(h))
+				if (serve_handoff(h)) {
+					h->handed_over = true;
 					return 0;
+				}
 				break;
 			case T_SIGNAL: {
 				struct signalfd_siginfo si;
@@ -1103,6 +1132,8 @@ int na_holder_main(int argc, char **argv)
 	int status = 1;
 	memset(&h, 0, sizeof h);
 	h.epfd = h.sigfd = h.timerfd = h.handoff_fd = h.accq_efd = h.acc_stop_efd = -1;
+	h.control_fd = -1;
+	h.approval_gid = (gid_t)-1;
 	h.child_sock = -1;
 	h.level = LEVEL_UNKNOWN;
 	h.restart_backoff = RESTART_MIN_MS;
@@ -1145,6 +1176,28 @@ int na_holder_main(int argc, char **argv)
 	}
 	if (make_state_dir(h.cfg.state_dir, err, sizeof err) < 0)
 		goto fail;
+	if ((size_t)snprintf(h.control_path, sizeof h.control_path, "%s/%s", h.cfg.state_dir,
+	                     NA_CONTROL_SOCKET) >= sizeof h.control_path) {
+		snprintf(err, sizeof err, "state directory path too long");
+		goto fail;
+	}
+	if (h.cfg.approval_group[0]) {
+		struct group *g = getgrnam(h.cfg.approval_group);
+		if (!g) {
+			snprintf(err, sizeof err, "approvalGroup \"%s\" does not exist",
+			         h.cfg.approval_group);
+			goto fail;
+		}
+		h.approval_gid = g->gr_gid;
+		/* Group members must reach control.sock: the state directory
+		 * becomes traversable (not readable) for the group only. */
+		if (chown(h.cfg.state_dir, 0, h.approval_gid) < 0 ||
+		    chmod(h.cfg.state_dir, 0710) < 0) {
+			snprintf(err, sizeof err, "cannot open %s to group %s: %s", h.cfg.state_dir,
+			         h.cfg.approval_group, strerror(errno));
+			goto fail;
+		}
+	}
 	h.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	h.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	h.accq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1176,6 +1229,23 @@ int na_holder_main(int argc, char **argv)
 		h.handoff_dev = st.st_dev;
 		h.handoff_ino = st.st_ino;
 	}
+	/* Bound only now: a successor that failed earlier must not have
+	 * taken the path from the agent that keeps serving. */
+	h.control_fd = na_control_listen(h.control_path, h.approval_gid, err, sizeof err);
+	if (h.control_fd < 0)
+		goto fail;
+	if (lstat(h.control_path, &st) == 0) {
+		h.control_dev = st.st_dev;
+		h.control_ino = st.st_ino;
+	}
+	send_control(&h);
+	/* Setup is done: from here on only CAP_SYS_PTRACE (which the policy
+	 * side, exec'd from here, needs for reading memory). Before any
+	 * thread: capabilities are per thread. */
+	char perr[256] = "";
+	if (na_privs_drop(perr, sizeof perr) < 0)
+		cf_log_msg(CF_LOG_WARNING, COMPONENT,
+		           "keeping full privileges (%s); run as root to drop them", perr);
 	struct itimerspec its = {.it_interval = {0, TICK_MS * 1000000L},
 	                         .it_value = {0, TICK_MS * 1000000L}};
 	timerfd_settime(h.timerfd, 0, &its, NULL);
@@ -1211,6 +1281,17 @@ out:
 	if (h.listener)
 		na_listener_close(h.listener);
 	close_handoff_socket(&h, hpath);
+	if (h.control_fd >= 0) {
+		/* Removed only while it is ours (after a handoff the successor
+		 * has bound its own at the path). */
+		if (status != 0 || !h.handed_over) {
+			struct stat cst;
+			if (lstat(h.control_path, &cst) == 0 && cst.st_dev == h.control_dev &&
+			    cst.st_ino == h.control_ino)
+				unlink(h.control_path);
+		}
+		close(h.control_fd);
+	}
 	if (h.epfd >= 0)
 		close(h.epfd);
 	if (h.sigfd >= 0)

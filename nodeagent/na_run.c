@@ -38,6 +38,7 @@
 #include "na_listener.h"
 #include "na_notify.h"
 #include "na_procmem.h"
+#include "na_privs.h"
 #include "na_profile.h"
 #include "na_wire.h"
 
@@ -139,9 +140,6 @@ struct run_state {
 	na_approvals *approvals;
 	gid_t approval_gid; /* (gid_t)-1: root only */
 	int control_fd;
-	char control_path[4096];
-	dev_t control_dev;
-	ino_t control_ino;
 	pthread_t control_thread, approval_thread;
 	bool control_started, approval_started;
 	pthread_mutex_t park_mu;
@@ -331,9 +329,17 @@ static void resolve_ids(container *c)
 	if (!c->id.is_exec && !c->entry_answered)
 		return; /* still the runtime's environment */
 	snprintf(path, sizeof path, "/proc/%d/environ", (int)c->id.init_pid);
+	char *env = NULL;
+	size_t env_len = 0;
 	if (cf_read_file(path, CF_PROC_ENVIRON_MAX_BYTES, &b, err, sizeof err) == 0) {
 		na_identity_apply_environ(&c->id, b.data, b.len);
 		cf_buf_free(&b);
+	} else if (na_procmem_read_environ(c->id.init_pid, CF_PROC_ENVIRON_MAX_BYTES, &env,
+	                                   &env_len) == 0) {
+		/* Without CAP_DAC_OVERRIDE the 0400 file of another uid cannot
+		 * be opened; its memory can still be read. */
+		na_identity_apply_environ(&c->id, env, env_len);
+		free(env);
 	}
 	/* Read once: the environment of a running process does not change
 	 * in /proc, and a failed read (init gone) will not succeed later. */
@@ -957,6 +963,18 @@ static bool on_holder(run_state *r)
 		case NA_WIRE_REJECTED:
 			count(r->m.handoffs, "rejected");
 			break;
+		case NA_WIRE_CONTROL:
+			if (fd >= 0 && r->control_fd < 0) {
+				r->control_fd = fd;
+				fd = -1;
+				if (pthread_create(&r->control_thread, NULL, control_main, r) == 0)
+					r->control_started = true;
+				else
+					cf_log_msg(CF_LOG_ERROR, COMPONENT,
+					           "cannot start the control thread: approvals "
+					           "time out");
+			}
+			break;
 		default:
 			cf_log_msg(CF_LOG_ERROR, COMPONENT, "unexpected message %u from the holder",
 			           m.type);
@@ -1328,6 +1346,11 @@ int na_run_policy_main(int argc, char **argv)
 	}
 	r.hsock = (int)fd;
 	fcntl(r.hsock, F_SETFD, FD_CLOEXEC);
+	/* Before any thread (capabilities are per thread): from here on only
+	 * CAP_SYS_PTRACE, for reading the targets' memory. */
+	char perr[256] = "";
+	if (na_privs_drop(perr, sizeof perr) < 0)
+		cf_log_msg(CF_LOG_WARNING, COMPONENT, "policy side keeps its privileges: %s", perr);
 	if (na_config_init(&r.cfg) < 0) {
 		fprintf(stderr, "codeframe-agent run: out of memory\n");
 		return 1;
@@ -1355,23 +1378,10 @@ int na_run_policy_main(int argc, char **argv)
 			goto fail;
 		}
 		r.approval_gid = g->gr_gid;
-		/* Group members must reach control.sock: the state directory
-		 * becomes traversable (not readable) for the group only. */
-		if (chown(r.cfg.state_dir, 0, r.approval_gid) < 0 ||
-		    chmod(r.cfg.state_dir, 0710) < 0) {
-			snprintf(err, sizeof err, "cannot open %s to group %s: %s", r.cfg.state_dir,
-			         r.cfg.approval_group, strerror(errno));
-			goto fail;
-		}
 	}
 	r.approvals = na_approvals_new();
 	if (!r.approvals) {
 		snprintf(err, sizeof err, "out of memory");
-		goto fail;
-	}
-	if ((size_t)snprintf(r.control_path, sizeof r.control_path, "%s/%s", r.cfg.state_dir,
-	                     NA_CONTROL_SOCKET) >= sizeof r.control_path) {
-		snprintf(err, sizeof err, "state directory path too long");
 		goto fail;
 	}
 	if (open_metrics(&r, err, sizeof err) < 0)
@@ -1398,18 +1408,8 @@ int na_run_policy_main(int argc, char **argv)
 	epoll_ctl(r.epfd, EPOLL_CTL_ADD, r.hsock, &ev);
 	fcntl(r.hsock, F_SETFL, fcntl(r.hsock, F_GETFL) | O_NONBLOCK);
 	watch_policies(&r);
-	r.control_fd = na_control_listen(r.control_path, r.approval_gid, err, sizeof err);
-	if (r.control_fd < 0)
-		goto fail;
-	struct stat cst;
-	if (lstat(r.control_path, &cst) == 0) {
-		r.control_dev = cst.st_dev;
-		r.control_ino = cst.st_ino;
-	}
-	if (pthread_create(&r.control_thread, NULL, control_main, &r) != 0 ||
-	    !(r.control_started = true) ||
-	    pthread_create(&r.approval_thread, NULL, approval_main, &r) != 0) {
-		snprintf(err, sizeof err, "cannot start the approval threads");
+	if (pthread_create(&r.approval_thread, NULL, approval_main, &r) != 0) {
+		snprintf(err, sizeof err, "cannot start the approval thread");
 		goto fail;
 	}
 	r.approval_started = true;
@@ -1453,15 +1453,8 @@ out:
 		r.parked_head = pk->next;
 		parked_free(pk);
 	}
-	if (r.control_fd >= 0) {
-		struct stat now_st;
-		/* Removed only while it is still ours: a successor's policy
-		 * side may own the path by now. */
-		if (lstat(r.control_path, &now_st) == 0 && now_st.st_dev == r.control_dev &&
-		    now_st.st_ino == r.control_ino)
-			unlink(r.control_path);
-		close(r.control_fd);
-	}
+	if (r.control_fd >= 0)
+		close(r.control_fd); /* the holder owns the path */
 	pthread_mutex_lock(&r.list_mu);
 	for (container *c = r.containers; c; c = c->next)
 		container_hangup(c);

@@ -18,6 +18,7 @@ size_t na_wire_size(uint32_t type)
 	case NA_WIRE_READY:
 	case NA_WIRE_LEVEL:
 	case NA_WIRE_REJECTED:
+	case NA_WIRE_CONTROL:
 		return HDR_BYTES;
 	case NA_WIRE_NOTIFY:
 	case NA_WIRE_ANSWER:
@@ -93,7 +94,7 @@ int na_wire_recv(int sock, na_wire_msg *m, int *fd_out, int flags)
 		return 0;
 	size_t want = n >= (ssize_t)sizeof(uint32_t) ? na_wire_size(m->type) : 0;
 	int ok = want && (size_t)n == want && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
-	         nfds <= (m->type == NA_WIRE_ADD ? 1 : 0);
+	         nfds <= (m->type == NA_WIRE_ADD || m->type == NA_WIRE_CONTROL ? 1 : 0);
 	if (!ok) {
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);

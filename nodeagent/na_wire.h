@@ -34,6 +34,9 @@ typedef enum na_wire_type {
 	                       * milliseconds from now before the default applies */
 	NA_WIRE_REJECTED = 9, /* holder -> policy: a runtime handoff was rejected
 	                       * (counted in the metrics) */
+	NA_WIRE_CONTROL = 10, /* holder -> policy: the control socket's listening
+	                       * fd (approvals); the holder binds it, so the
+	                       * policy side needs no privilege for it */
 } na_wire_type;
 
 /* NOTIFY flags. */

@@ -155,6 +155,18 @@ check socket_mode_0600 "$([ "$sock_mode" = 600 ]; echo $?)" "mode $sock_mode"
 cmp -s "$TMP/profile.json" "$TMP/seccomp/codeframe/worker.json"
 check run_installs_profile $? "worker.json differs from 'profile' output"
 
+# ---- least privilege: holder and policy side keep only CAP_SYS_PTRACE ----
+caps_ok() { # caps_ok PID
+	local st
+	st=$(cat "/proc/$1/status" 2>/dev/null) || return 1
+	echo "$st" | grep -q '^CapEff:[[:space:]]*0000000000080000$' &&
+		echo "$st" | grep -q '^CapBnd:[[:space:]]*0000000000080000$' &&
+		echo "$st" | grep -q '^NoNewPrivs:[[:space:]]*1$'
+}
+PS=$(pgrep -P "$AGENT_PID" -f __policy-side | head -1)
+caps_ok "$AGENT_PID" && [ -n "$PS" ] && caps_ok "$PS"
+check agent_keeps_only_cap_sys_ptrace $? "$(grep -E '^(CapEff|CapBnd|NoNewPrivs)' "/proc/$AGENT_PID/status" | tr '\n' ' ')"
+
 # ---- strict: allowed commands run ----
 b=$(mkbundle allowed '["sh","-c","/bin/true && /bin/echo ALLOWED_OK; /bin/cat /proc/self/comm"]' 1000 '[]' '' "$K8S_ANN")
 run_ctr allowed "$b"

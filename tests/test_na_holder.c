@@ -559,3 +559,70 @@ Test(na_holder, policy_side_role_rejects_bad_fd)
 		cr_assert_eq(wait_exit(pid), 2, "case %zu", i);
 	}
 }
+
+/* "Name:\tvalue" from /proc/PID/status, or "". */
+static void status_field(pid_t pid, const char *name, char *out, size_t outlen)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	char *text = slurp(path);
+	out[0] = '\0';
+	char key[64];
+	snprintf(key, sizeof key, "\n%s:", name);
+	const char *p = strstr(text, key);
+	if (p) {
+		p += strlen(key);
+		while (*p == ' ' || *p == '\t')
+			p++;
+		size_t n = strcspn(p, "\n");
+		snprintf(out, outlen, "%.*s", (int)n, p);
+	}
+	free(text);
+}
+
+static void assert_least_privilege(pid_t pid, const char *who)
+{
+	char v[64];
+	/* CAP_SYS_PTRACE is bit 19. */
+	status_field(pid, "CapEff", v, sizeof v);
+	cr_assert_str_eq(v, "0000000000080000", "%s CapEff", who);
+	status_field(pid, "CapPrm", v, sizeof v);
+	cr_assert_str_eq(v, "0000000000080000", "%s CapPrm", who);
+	status_field(pid, "CapBnd", v, sizeof v);
+	cr_assert_str_eq(v, "0000000000080000", "%s CapBnd", who);
+	status_field(pid, "CapInh", v, sizeof v);
+	cr_assert_str_eq(v, "0000000000000000", "%s CapInh", who);
+	status_field(pid, "CapAmb", v, sizeof v);
+	cr_assert_str_eq(v, "0000000000000000", "%s CapAmb", who);
+	status_field(pid, "NoNewPrivs", v, sizeof v);
+	cr_assert_str_eq(v, "1", "%s NoNewPrivs", who);
+}
+
+Test(na_holder, keeps_only_cap_sys_ptrace_and_still_works)
+{
+	char log[128];
+	snprintf(log, sizeof log, "%s/a.log", dir);
+	pid_t a = start_agent(policy, log);
+	probe p = registered_probe(log, 1);
+	cr_assert_eq(probe_call(&p), EPERM);
+	assert_least_privilege(a, "holder");
+	pid_t ps = policy_side(a);
+	cr_assert(ps > 0);
+	assert_least_privilege(ps, "policy side");
+	/* A restarted policy side cannot regain anything either. */
+	kill(ps, SIGKILL);
+	pid_t ps2 = new_policy_side(a, ps);
+	cr_assert(ps2 > 0);
+	cr_assert_eq(probe_call(&p), EPERM);
+	assert_least_privilege(ps2, "restarted policy side");
+	/* New containers are still accepted and sockets still removed. */
+	probe q = registered_probe(log, 2);
+	cr_assert_eq(probe_call(&q), EPERM);
+	stop_probe(&p);
+	stop_probe(&q);
+	kill(a, SIGTERM);
+	cr_assert_eq(wait_exit(a), 0);
+	struct stat st;
+	cr_assert_neq(stat(sock, &st), 0, "the socket was removed without privileges");
+	cr_assert_neq(stat(hsock, &st), 0);
+}
