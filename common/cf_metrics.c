@@ -17,9 +17,9 @@ typedef enum { M_COUNTER, M_GAUGE, M_HISTOGRAM } metric_type;
 
 typedef struct series {
 	struct series *next;
-	char *key;      /* label values joined by '\x1f', for lookup */
-	char **values;  /* n_labels label values */
-	uint64_t value; /* counter: count; gauge: double bits */
+	char *key;         /* label values joined by '\x1f', for lookup */
+	char **values;     /* n_labels label values */
+	uint64_t value;    /* counter: count; gauge: double bits */
 	uint64_t *buckets; /* histogram: per-bucket (non-cumulative) counts */
 	uint64_t sum;      /* histogram: double bits */
 } series;
@@ -103,7 +103,7 @@ static bool valid_name(const char *s, bool label)
 	for (const char *p = s; *p; p++) {
 		char c = *p;
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-			  (!label && c == ':') || (p != s && c >= '0' && c <= '9');
+		          (!label && c == ':') || (p != s && c >= '0' && c <= '9');
 		if (!ok)
 			return false;
 	}
@@ -117,8 +117,8 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 static cf_metric *reg(cf_metrics *m, metric_type type, const char *name, const char *help,
-		      const double *bounds, size_t n_bounds, const char *const *label_names,
-		      size_t n_labels, char *err, size_t errlen)
+                      const double *bounds, size_t n_bounds, const char *const *label_names,
+                      size_t n_labels, char *err, size_t errlen)
 {
 	cf_metric *f = NULL;
 	if (!valid_name(name, false)) {
@@ -133,21 +133,21 @@ static cf_metric *reg(cf_metrics *m, metric_type type, const char *name, const c
 		if (!valid_name(label_names[i], true) ||
 		    (type == M_HISTOGRAM && strcmp(label_names[i], "le") == 0)) {
 			snprintf(err, errlen, "metric \"%s\": invalid label name \"%s\"", name,
-				 label_names[i] ? label_names[i] : "");
+			         label_names[i] ? label_names[i] : "");
 			return NULL;
 		}
 	}
 	if (type == M_HISTOGRAM) {
 		if (n_bounds == 0 || n_bounds > CF_METRICS_MAX_BUCKETS) {
 			snprintf(err, errlen, "histogram \"%s\": 1..%u buckets", name,
-				 CF_METRICS_MAX_BUCKETS);
+			         CF_METRICS_MAX_BUCKETS);
 			return NULL;
 		}
 		for (size_t i = 0; i < n_bounds; i++) {
 			if (!isfinite(bounds[i]) || (i > 0 && !(bounds[i] > bounds[i - 1]))) {
 				snprintf(err, errlen,
-					 "histogram \"%s\": buckets must be finite and increasing",
-					 name);
+				         "histogram \"%s\": buckets must be finite and increasing",
+				         name);
 				return NULL;
 			}
 		}
@@ -203,26 +203,26 @@ fail:
 }
 
 cf_metric *cf_metrics_counter(cf_metrics *m, const char *name, const char *help,
-			      const char *const *label_names, size_t n_labels, char *err,
-			      size_t errlen)
+                              const char *const *label_names, size_t n_labels, char *err,
+                              size_t errlen)
 {
 	return reg(m, M_COUNTER, name, help, NULL, 0, label_names, n_labels, err, errlen);
 }
 
 cf_metric *cf_metrics_gauge(cf_metrics *m, const char *name, const char *help,
-			    const char *const *label_names, size_t n_labels, char *err,
-			    size_t errlen)
+                            const char *const *label_names, size_t n_labels, char *err,
+                            size_t errlen)
 {
 	return reg(m, M_GAUGE, name, help, NULL, 0, label_names, n_labels, err, errlen);
 }
 
 cf_metric *cf_metrics_histogram(cf_metrics *m, const char *name, const char *help,
-				const double *buckets, size_t n_buckets,
-				const char *const *label_names, size_t n_labels, char *err,
-				size_t errlen)
+                                const double *buckets, size_t n_buckets,
+                                const char *const *label_names, size_t n_labels, char *err,
+                                size_t errlen)
 {
 	return reg(m, M_HISTOGRAM, name, help, buckets, n_buckets, label_names, n_labels, err,
-		   errlen);
+	           errlen);
 }
 
 /* The lookup key: values (cut to the label limit) joined by 0x1f. */
@@ -327,7 +327,7 @@ static void atomic_add_double(uint64_t *bits, double v)
 		d += v;
 		memcpy(&upd, &d, sizeof upd);
 	} while (!__atomic_compare_exchange_n(bits, &old, upd, true, __ATOMIC_RELAXED,
-					      __ATOMIC_RELAXED));
+	                                      __ATOMIC_RELAXED));
 }
 
 int cf_metric_add(cf_metric *c, const char *const *label_values, uint64_t n)
@@ -434,7 +434,7 @@ static int append_double(cf_buf *out, double v)
 /* `{a="x",b="y"` plus an optional extra label, then `}`; nothing when
  * there are no labels at all. */
 static int append_labels(cf_buf *out, const cf_metric *f, const series *s, const char *extra_name,
-			 const char *extra_value)
+                         const char *extra_value)
 {
 	if (!f->n_labels && !extra_name)
 		return 0;
@@ -448,7 +448,7 @@ static int append_labels(cf_buf *out, const cf_metric *f, const series *s, const
 	}
 	if (!rc && extra_name)
 		rc = cf_buf_appendf(out, "%s%s=\"%s\"", f->n_labels ? "," : "", extra_name,
-				    extra_value);
+		                    extra_value);
 	if (!rc)
 		rc = cf_buf_append(out, "}", 1);
 	return rc;

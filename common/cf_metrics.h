@@ -37,15 +37,15 @@ void cf_metrics_free(cf_metrics *m);
  * counter without _total, duplicate family), bad buckets (histogram:
  * strictly increasing, finite, 1..CF_METRICS_MAX_BUCKETS) or no memory. */
 cf_metric *cf_metrics_counter(cf_metrics *m, const char *name, const char *help,
-			      const char *const *label_names, size_t n_labels, char *err,
-			      size_t errlen);
+                              const char *const *label_names, size_t n_labels, char *err,
+                              size_t errlen);
 cf_metric *cf_metrics_gauge(cf_metrics *m, const char *name, const char *help,
-			    const char *const *label_names, size_t n_labels, char *err,
-			    size_t errlen);
+                            const char *const *label_names, size_t n_labels, char *err,
+                            size_t errlen);
 cf_metric *cf_metrics_histogram(cf_metrics *m, const char *name, const char *help,
-				const double *buckets, size_t n_buckets,
-				const char *const *label_names, size_t n_labels, char *err,
-				size_t errlen);
+                                const double *buckets, size_t n_buckets,
+                                const char *const *label_names, size_t n_labels, char *err,
+                                size_t errlen);
 
 /* Updates. `label_values` has as many entries as the family's label names
  * (NULL when there are none; a NULL entry is rendered as ""). Return 0,

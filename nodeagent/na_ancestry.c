@@ -12,6 +12,7 @@ struct record {
 	pid_t pid; /* 0 = empty slot */
 	uint64_t start;
 	uint64_t pre_stack; /* stack start before the admitted exec */
+	bool confirmed;     /* that exec was seen to have replaced the image */
 	bool self;          /* latest image admitted as an allowed command */
 	bool inherited;     /* had an allowed ancestor when first seen */
 };
@@ -151,19 +152,32 @@ int na_ancestry_lookup(na_ancestry *a, pid_t pid, na_cmd_context *ctx)
 		return 0;
 	}
 	if (pid == a->root)
-		return 0;
-	/* Walk up to the first ancestor that left a record. */
+		return 0; /* Walk up to the first ancestor that left a record. */
 	pid_t cur = me.ppid;
 	for (unsigned depth = 0; depth < CF_AGENT_MAX_ANCESTRY_DEPTH && cur > 1; depth++) {
 		na_proc_stat st;
+		struct record *r;
+		/* The root's pid cannot be reused while the tree lives (in
+		 * exec mode it is our unreaped child, in a container the pid
+		 * namespace's init), so its record needs no /proc read once
+		 * nothing is left to confirm: saves the parent's stat for
+		 * every direct child of the root. */
+		if (cur == a->root && (r = find(a, cur)) && (!r->self || r->confirmed)) {
+			ctx->allowed_ancestor = r->self || r->inherited;
+			break;
+		}
 		if (a->stat_fn(a->stat_ctx, cur, &st) < 0)
 			break;
-		const struct record *r = live(a, cur, st.start);
+		r = find(a, cur);
+		if (r && r->start != st.start)
+			r = NULL;
 		if (r) {
 			/* An unchanged stack start: the admitted exec never
 			 * replaced the image (it failed), so it vouches for
 			 * nothing. */
 			bool self_ok = r->self && st.startstack != r->pre_stack;
+			if (self_ok)
+				r->confirmed = true;
 			ctx->allowed_ancestor = self_ok || r->inherited;
 			break;
 		}
@@ -188,6 +202,7 @@ void na_ancestry_record(na_ancestry *a, pid_t pid, const na_cmd_context *ctx, bo
 		r->start = me.start;
 		r->pre_stack = me.startstack;
 		r->self = name_allowed;
+		r->confirmed = false;
 		return;
 	}
 	if ((a->used + 1) * 2 > a->cap) {

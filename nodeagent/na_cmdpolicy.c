@@ -615,10 +615,14 @@ int na_cmdpolicy_decide(const na_policy *p, const na_cmd *cmd, const na_cmd_cont
 
 	for (size_t i = 0; i < p->n_blocked; i++)
 		if (memmem_has(cl, cl_len, p->blocked[i]))
-			add_finding(out, "blocked_patterns", "matches blocked pattern \"%s\"",
-			            shorten(p->blocked[i], sbuf, sizeof sbuf));
-
-	if (na_shell_is_shell(out->name)) {
+			add_finding(
+			    out, "blocked_patterns", "matches blocked pattern \"%s\"",
+			    shorten(p->blocked[i], sbuf,
+			            sizeof sbuf)); /* A shell under another name through a symlink
+			                            * (`ln -s /bin/sh x`) is still a shell: its
+			                            * target's name counts too. */
+	if (na_shell_is_shell(out->name) ||
+	    (cmd->target_base && na_shell_is_shell(cmd->target_base))) {
 		const char *script = na_shell_script_arg(cmd->argv, cmd->argc);
 		if (script) {
 			na_shell_result r;

@@ -11,6 +11,10 @@
 
 #include "cf_limits.h"
 
+/* How long a queued event may wait for the writer when the queue is not
+ * filling up: well below what a person reading `kubectl logs` notices. */
+#define WRITER_PERIOD_MS 20L
+
 /* A queued event: everything copied, so the submitter's buffers can be
  * reused as soon as submit returns. */
 struct item {
@@ -185,8 +189,20 @@ static void *writer(void *arg)
 	na_events *q = arg;
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
-		while (!q->count && !q->stop)
-			pthread_cond_wait(&q->cond, &q->lock);
+		/* Submitters do not wake the writer per event (a futex wake and
+		 * a context switch on every exec); it wakes every
+		 * WRITER_PERIOD_MS, when the queue is half full, or on
+		 * flush/stop. */
+		while (!q->count && !q->stop) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += WRITER_PERIOD_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&q->cond, &q->lock, &ts);
+		}
 		if (!q->count && q->stop)
 			break;
 		struct item *it = q->ring[q->head];
@@ -285,7 +301,8 @@ int na_events_submit(na_events *q, const na_event *ev)
 	}
 	q->ring[(q->head + q->count) % q->cap] = it;
 	q->count++;
-	pthread_cond_signal(&q->cond);
+	if (q->count == (q->cap + 1) / 2)
+		pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 	return 0;
 nomem:
@@ -315,6 +332,7 @@ uint64_t na_events_written(na_events *q)
 void na_events_flush(na_events *q)
 {
 	pthread_mutex_lock(&q->lock);
+	pthread_cond_signal(&q->cond);
 	while ((q->count || q->busy) && !q->stop)
 		pthread_cond_wait(&q->idle, &q->lock);
 	pthread_mutex_unlock(&q->lock);

@@ -3,11 +3,14 @@
  *
  * Purpose: every exec the agent answers becomes one JSON object per line:
  * time, level, namespace, pod, container, pid, command, decision, rule,
- * project_id, user_id, latency_us (DESIGN.md), plus name and findings.
+ * project_id, user_id, latency_us (DESIGN.md), plus name, enforcement,
+ * findings and (when the exec could not be read or answered) error.
  * The thread answering notifications must never wait for a slow stdout
  * (a full pipe to `kubectl logs`), so na_events_submit copies the event into
  * a bounded queue (CF_AGENT_EVENT_QUEUE_LEN) and returns; a writer thread
- * formats and writes. A full queue drops the event and counts it; the
+ * formats and writes, waking every 20 ms or when the queue is half full
+ * (not per event: that would cost the notify thread a futex wake and a
+ * context switch per exec). A full queue drops the event and counts it; the
  * writer reports drops in a line of its own once there is room again.
  *
  * Thread-safety: na_events_submit may be called from any number of threads.

@@ -22,31 +22,73 @@
  * string. */
 #define BLOCK 4096u
 
+/* A few blocks are kept: the path, the argv array (on the stack) and the
+ * strings (often next to the path) would evict each other in one. */
+#define NBLOCKS 4u
+
 struct reader {
 	pid_t pid;
-	uint64_t block_addr;
-	bool have_block;
-	unsigned char block[BLOCK];
+	unsigned next; /* round-robin victim */
+	unsigned cur;  /* block that holds the last fetched address */
+	uint64_t addr[NBLOCKS];
+	bool valid[NBLOCKS];
+	unsigned char block[NBLOCKS][BLOCK];
 };
 
 /* 0, -ENOENT (process gone), -EFAULT (unmapped), -EPERM, other -errno. */
 static int fetch(struct reader *r, uint64_t addr)
 {
 	uint64_t base = addr & ~(uint64_t)(BLOCK - 1);
-	if (r->have_block && r->block_addr == base)
-		return 0;
-	struct iovec local = {.iov_base = r->block, .iov_len = BLOCK};
+	for (unsigned i = 0; i < NBLOCKS; i++) {
+		if (r->valid[i] && r->addr[i] == base) {
+			r->cur = i;
+			return 0;
+		}
+	}
+	unsigned v = r->next;
+	r->next = (r->next + 1) % NBLOCKS;
+	struct iovec local = {.iov_base = r->block[v], .iov_len = BLOCK};
 	struct iovec remote = {.iov_base = (void *)(uintptr_t)base, .iov_len = BLOCK};
 	ssize_t n = process_vm_readv(r->pid, &local, 1, &remote, 1, 0);
 	if (n != (ssize_t)BLOCK) {
-		r->have_block = false;
+		r->valid[v] = false;
 		if (n >= 0)
 			return -EFAULT;
 		return errno == ESRCH ? -ENOENT : -errno;
 	}
-	r->block_addr = base;
-	r->have_block = true;
+	r->addr[v] = base;
+	r->valid[v] = true;
+	r->cur = v;
 	return 0;
+}
+
+/* Fetches the blocks holding the path and the argv array with one
+ * process_vm_readv. Best effort: a block that cannot be read here is
+ * fetched (and its error reported) by fetch() later. */
+static void prefetch(struct reader *r, uint64_t a1, uint64_t a2)
+{
+	uint64_t b1 = a1 & ~(uint64_t)(BLOCK - 1), b2 = a2 & ~(uint64_t)(BLOCK - 1);
+	if (!a1 || !a2 || b1 == b2)
+		return;
+	struct iovec local[2] = {
+	    {.iov_base = r->block[0], .iov_len = BLOCK},
+	    {.iov_base = r->block[1], .iov_len = BLOCK},
+	};
+	struct iovec remote[2] = {
+	    {.iov_base = (void *)(uintptr_t)b1, .iov_len = BLOCK},
+	    {.iov_base = (void *)(uintptr_t)b2, .iov_len = BLOCK},
+	};
+	ssize_t n = process_vm_readv(r->pid, local, 2, remote, 2, 0);
+	/* Partial transfers stop at the first unreadable remote iovec. */
+	if (n >= (ssize_t)BLOCK) {
+		r->addr[0] = b1;
+		r->valid[0] = true;
+	}
+	if (n == (ssize_t)(2 * BLOCK)) {
+		r->addr[1] = b2;
+		r->valid[1] = true;
+	}
+	r->next = 2 % NBLOCKS;
 }
 
 static int read_u64(struct reader *r, uint64_t addr, uint64_t *out)
@@ -56,7 +98,7 @@ static int read_u64(struct reader *r, uint64_t addr, uint64_t *out)
 		int rc = fetch(r, addr + i);
 		if (rc < 0)
 			return rc;
-		tmp[i] = r->block[(addr + i) & (BLOCK - 1)];
+		tmp[i] = r->block[r->cur][(addr + i) & (BLOCK - 1)];
 	}
 	memcpy(out, tmp, 8);
 	return 0;
@@ -74,7 +116,7 @@ static int read_str(struct reader *r, uint64_t addr, size_t max, cf_buf *b)
 			return rc;
 		size_t off = addr & (BLOCK - 1);
 		size_t avail = BLOCK - off;
-		const unsigned char *p = r->block + off;
+		const unsigned char *p = r->block[r->cur] + off;
 		const unsigned char *nul = memchr(p, '\0', avail);
 		size_t take = nul ? (size_t)(nul - p) + 1 : avail;
 		if (got + take > max) {
@@ -143,20 +185,25 @@ static void set_base(char *out, size_t outlen, const char *path)
 
 /* Follows symlinks of `resolved` inside the target's root (RESOLVE_IN_ROOT
  * keeps absolute links inside it) and stores the final basename. */
-static void resolve_target(pid_t pid, const char *resolved, char *out, size_t outlen)
+static void resolve_target(pid_t pid, int known_root, const char *resolved, char *out,
+                           size_t outlen)
 {
 	char p[64], self[64];
 	out[0] = '\0';
-	snprintf(p, sizeof p, "/proc/%d/root", (int)pid);
-	int rootfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0)
-		return;
+	int rootfd = known_root;
+	if (rootfd < 0) {
+		snprintf(p, sizeof p, "/proc/%d/root", (int)pid);
+		rootfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0)
+			return;
+	}
 	struct open_how how = {
 	    .flags = O_PATH | O_CLOEXEC,
 	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd = syscall(SYS_openat2, rootfd, resolved, &how, sizeof how);
-	close(rootfd);
+	if (rootfd != known_root)
+		close(rootfd);
 	if (fd < 0)
 		return;
 	snprintf(self, sizeof self, "/proc/self/fd/%ld", fd);
@@ -250,6 +297,12 @@ fail:
 int na_procmem_read_exec(const na_notify_req *req, int notify_fd, na_exec_info *out, char *err,
                          size_t errlen)
 {
+	return na_procmem_read_exec_at(req, notify_fd, NULL, out, err, errlen);
+}
+
+int na_procmem_read_exec_at(const na_notify_req *req, int notify_fd, const na_procmem_root *known,
+                            na_exec_info *out, char *err, size_t errlen)
+{
 	struct reader *r = NULL;
 	char *root = NULL;
 	cf_buf pb;
@@ -271,14 +324,17 @@ int na_procmem_read_exec(const na_notify_req *req, int notify_fd, na_exec_info *
 		goto fail;
 	}
 	r->pid = req->pid;
-	r->have_block = false;
+	r->next = 0;
+	r->cur = 0;
+	for (unsigned i = 0; i < NBLOCKS; i++)
+		r->valid[i] = false;
 
 	bool at = out->kind == NA_SYSCALL_EXECVEAT;
 	uint64_t path_addr = at ? req->args[1] : req->args[0];
 	uint64_t argv_addr = at ? req->args[2] : req->args[1];
 	int dirfd = at ? (int)req->args[0] : AT_FDCWD;
 	int flags = at ? (int)req->args[4] : 0;
-
+	prefetch(r, path_addr, argv_addr);
 	rc = read_str(r, path_addr, CF_AGENT_MAX_PATH_BYTES, &pb);
 	if (rc == -E2BIG)
 		rc = -ENAMETOOLONG;
@@ -296,9 +352,12 @@ int na_procmem_read_exec(const na_notify_req *req, int notify_fd, na_exec_info *
 		snprintf(err, errlen, "reading argv: %s", strerror(-rc));
 		goto fail;
 	}
-
-	snprintf(p, sizeof p, "/proc/%d/root", (int)req->pid);
-	root = read_link(p);
+	if (known && known->path) {
+		root = strdup(known->path);
+	} else {
+		snprintf(p, sizeof p, "/proc/%d/root", (int)req->pid);
+		root = read_link(p);
+	}
 	snprintf(p, sizeof p, "/proc/%d/cwd", (int)req->pid);
 	out->cwd = in_target_view(read_link(p), root);
 	if (!out->cwd) {
@@ -333,7 +392,8 @@ int na_procmem_read_exec(const na_notify_req *req, int notify_fd, na_exec_info *
 		}
 	}
 	set_base(out->exe_base, sizeof out->exe_base, out->resolved);
-	resolve_target(req->pid, out->resolved, out->target_base, sizeof out->target_base);
+	resolve_target(req->pid, known ? known->fd : -1, out->resolved, out->target_base,
+	               sizeof out->target_base);
 
 	/* Only now is what we read known to belong to the notifying task. */
 	if (na_notify_id_valid_fd(notify_fd, req->id) < 0) {

@@ -55,6 +55,22 @@ typedef struct na_exec_info {
  * -ENOMEM. `err` says what failed. */
 int na_procmem_read_exec(const na_notify_req *req, int notify_fd, na_exec_info *out, char *err,
                          size_t errlen);
+
+/* The target's root directory as the agent sees it, for a caller that
+ * knows it once per container (saves two /proc lookups per exec): `fd` an
+ * O_PATH descriptor of it (e.g. open("/proc/INIT/root")), `path` what
+ * readlink of /proc/PID/root shows ("/" when the target shares the agent's
+ * root). fd -1 / path NULL: looked up from /proc/PID/root on every exec.
+ * Only valid while no process in the tree can chroot (workers lack
+ * CAP_SYS_CHROOT). */
+typedef struct na_procmem_root {
+	int fd;
+	const char *path;
+} na_procmem_root;
+
+/* na_procmem_read_exec with a known root (NULL = look it up). */
+int na_procmem_read_exec_at(const na_notify_req *req, int notify_fd, const na_procmem_root *root,
+                            na_exec_info *out, char *err, size_t errlen);
 void na_exec_info_free(na_exec_info *e);
 
 /* What ancestry tracking needs from /proc/PID/stat. */

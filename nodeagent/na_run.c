@@ -1386,7 +1386,11 @@ int na_run_policy_main(int argc, char **argv)
 	}
 	if (open_metrics(&r, err, sizeof err) < 0)
 		goto fail;
-	r.events = na_events_new(STDOUT_FILENO, r.cfg.log_level, 0, err, sizeof err);
+	/* Every exec is one event line (DESIGN.md), routine ones at level
+	 * debug, so the default logLevel (info) still writes them all;
+	 * logLevel warning or error trims events to findings. */
+	cf_log_level ev_level = r.cfg.log_level >= CF_LOG_WARNING ? r.cfg.log_level : CF_LOG_DEBUG;
+	r.events = na_events_new(STDOUT_FILENO, ev_level, 0, err, sizeof err);
 	if (!r.events)
 		goto fail;
 	r.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -337,7 +337,8 @@ static size_t step_cmd(struct scanner *sc, size_t i)
 		return j;
 	case ' ':
 	case '\t':
-	case '\r':
+		/* Only space and tab separate words: a shell keeps '\r' in the
+		 * word, so `a\r#;b` has no comment and `;` is live. */
 		f->word_start = true;
 		return i + 1;
 	case ';':

@@ -25,6 +25,7 @@ static const int forwarded[] = {SIGINT,  SIGTERM, SIGHUP,   SIGQUIT,
 
 struct loop {
 	const na_supervise_opts *o;
+	na_procmem_root root; /* the tree's root, opened once */
 	na_notify *notify;
 	na_ancestry *anc;
 	na_events *events;
@@ -170,8 +171,8 @@ static int handle_one(struct loop *l)
 		na_notify_respond(l->notify, req.id, 0);
 		return 0;
 	}
-
-	rc = na_procmem_read_exec(&req, na_notify_fd(l->notify), &info, err, sizeof err);
+	rc = na_procmem_read_exec_at(&req, na_notify_fd(l->notify), &l->root, &info, err,
+	                             sizeof err);
 	if (rc == -ENOENT)
 		return 0; /* the target is gone: nothing to answer */
 	if (rc < 0) {
@@ -230,7 +231,8 @@ int na_supervise_run(const na_supervise_opts *o, char *err, size_t errlen)
 	char path[PATH_MAX];
 	int sv[2] = {-1, -1}, sfd = -1, nfd = -1, rc, status = 0;
 	sigset_t mask, oldmask;
-	struct loop l = {.o = o};
+	struct loop l = {.o = o, .root = {.fd = -1, .path = NULL}};
+	char rootpath[PATH_MAX];
 	pid_t pid = -1;
 	char msg[256];
 
@@ -288,6 +290,18 @@ int na_supervise_run(const na_supervise_opts *o, char *err, size_t errlen)
 	}
 	nfd = -1;
 	l.anc = na_ancestry_new(pid, NULL, NULL);
+	/* The tree shares CMD's root (the child is blocked in its first exec
+	 * until we answer, so this is the root it will run in). A tree that
+	 * chroots (root only) is resolved against this one. */
+	snprintf(rootpath, sizeof rootpath, "/proc/%d/root", (int)pid);
+	l.root.fd = open(rootpath, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char link[PATH_MAX];
+	ssize_t rl = readlink(rootpath, link, sizeof link - 1);
+	if (rl > 0) {
+		link[rl] = '\0';
+		snprintf(rootpath, sizeof rootpath, "%s", link);
+		l.root.path = rootpath;
+	}
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (!l.anc || sfd < 0) {
 		rc = l.anc ? -errno : -ENOMEM;
@@ -299,7 +313,7 @@ int na_supervise_run(const na_supervise_opts *o, char *err, size_t errlen)
 	for (;;) {
 		struct pollfd pf[2] = {
 		    {.fd = sfd, .events = POLLIN},
-		    {.fd = notify_open ? na_notify_fd(l.notify) : -1, .events = POLLIN},
+		    {.fd = notify_open && l.notify ? na_notify_fd(l.notify) : -1, .events = POLLIN},
 		};
 		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
@@ -309,8 +323,19 @@ int na_supervise_run(const na_supervise_opts *o, char *err, size_t errlen)
 			goto fail;
 		}
 		if (pf[1].revents & POLLIN) {
-			if (handle_one(&l) < 0)
+			int hrc = handle_one(&l);
+			if (hrc < 0) {
+				/* An unusable listener: close it so that the
+				 * tree's execs fail (ENOSYS) instead of hanging
+				 * on an fd nobody reads. */
+				dprintf(o->log_fd,
+				        "codeframe-agent: seccomp listener failed (%s); later "
+				        "execs in the tree fail\n",
+				        strerror(-hrc));
+				na_notify_free(l.notify);
+				l.notify = NULL;
 				notify_open = false;
+			}
 		} else if (pf[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
 			notify_open = false; /* no filtered task is left */
 		}
@@ -343,6 +368,8 @@ fail:
 	na_events_free(l.events);
 	na_notify_free(l.notify);
 	na_ancestry_free(l.anc);
+	if (l.root.fd >= 0)
+		close(l.root.fd);
 	if (nfd >= 0)
 		close(nfd);
 	if (sfd >= 0)

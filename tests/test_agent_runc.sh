@@ -79,7 +79,6 @@ YML
 mkdir -p "$TMP/policy"
 cp "$TMP/strict.yml" "$TMP/policy/policy.yml"
 cat >"$TMP/agent.yaml" <<YML
-logLevel: debug
 stateDir: $TMP/state
 profileDir: $TMP/seccomp
 metricsListen: "127.0.0.1:$PORT"
@@ -131,6 +130,15 @@ wait_for() { # wait_for SECONDS COMMAND...
 }
 
 events() { grep -a '"decision"' "$TMP/agent.log"; }
+# Events are written by the agent's writer thread, after the answer: wait
+# (bounded) for a line containing every given string.
+event_line() {
+	local line
+	line=$(events)
+	for needle in "$@"; do line=$(grep -F -- "$needle" <<<"$line"); done
+	[ -n "$line" ] && head -1 <<<"$line"
+}
+wait_event() { wait_for 10 event_line "$@" >/dev/null; }
 log_has() { grep -aq -- "$1" "$TMP/agent.log"; }
 
 http_get() { # http_get PATH -> response on stdout
@@ -172,15 +180,16 @@ b=$(mkbundle allowed '["sh","-c","/bin/true && /bin/echo ALLOWED_OK; /bin/cat /p
 run_ctr allowed "$b"
 grep -q ALLOWED_OK "$TMP/allowed.out" && [ "$(cat "$TMP/allowed.rc")" = 0 ]
 check strict_allowed_commands_run $? "$(cat "$TMP/allowed.out")"
-events | grep '"container":"runner"' | grep '"command":"/bin/echo ALLOWED_OK"' | grep -q '"decision":"allow"'
-check allowed_exec_logged_with_identity $? 
+wait_event '"container":"runner"' '"command":"/bin/echo ALLOWED_OK"' '"decision":"allow"'
+check allowed_exec_logged_with_identity $?
 
 # ---- strict: a blocked command fails inside the container ----
 b=$(mkbundle blocked '["sh","-c","/bin/wget -q http://127.0.0.1:1/; echo rc=$?; /bin/echo AFTER"]' 1000 '[]' '' "$K8S_ANN")
 run_ctr blocked "$b"
 grep -q "Operation not permitted" "$TMP/blocked.out" && grep -q AFTER "$TMP/blocked.out"
 check strict_blocked_command_eperm $? "$(cat "$TMP/blocked.out")"
-ev=$(events | grep '"command":"/bin/wget -q http://127.0.0.1:1/"' | head -1)
+wait_event '"command":"/bin/wget -q http://127.0.0.1:1/"' '"container":"runner"'
+ev=$(event_line '"command":"/bin/wget -q http://127.0.0.1:1/"' '"container":"runner"')
 echo "$ev" | grep '"decision":"deny"' | grep '"namespace":"team-a"' | grep '"pod":"worker-1"' |
 	grep '"container":"runner"' | grep -q '"rule":"allowed_commands"'
 check blocked_event_names_container $? "$ev"
@@ -194,7 +203,7 @@ b=$(mkbundle pattern '["sh","-c","X=\"rm -r\"\"f /tmp/y\"; /bin/echo $X; echo rc
 run_ctr pattern "$b"
 grep -q "Operation not permitted" "$TMP/pattern.out"
 check strict_blocked_pattern_eperm $? "$(cat "$TMP/pattern.out")"
-events | grep '"command":"/bin/echo rm -rf /tmp/y"' | grep -q '"rule":"blocked_patterns"'
+wait_event '"command":"/bin/echo rm -rf /tmp/y"' '"rule":"blocked_patterns"'
 check blocked_pattern_event $?
 
 # the profile itself: unshare (a CAP_SYS_ADMIN-only call in the runtime
@@ -209,7 +218,7 @@ check profile_denies_unshare $? "$(cat "$TMP/profile.out")"
 ANN_P='{"io.kubernetes.pod.namespace":"team-b","io.kubernetes.pod.name":"w-2","io.kubernetes.container.name":"job","codeframe.io/project-id":"proj-ann","codeframe.io/user-id":"user-ann"}'
 b=$(mkbundle annotated '["sh","-c","/bin/wget -q http://127.0.0.1:1/"]' 1000 '[]' '' "$ANN_P")
 run_ctr annotated "$b"
-events | grep '"container":"job"' | grep '"namespace":"team-b"' | grep -q '"project_id":"proj-ann"'
+wait_event '"container":"job"' '"namespace":"team-b"' '"project_id":"proj-ann"'
 check crio_annotations_and_project_annotation $?
 
 # ---- runc exec into a running container is checked too ----
@@ -238,7 +247,7 @@ fi
 # Container A's exec has its argv in a userfaultfd page that A serves only
 # after a delay, so the agent's read of it blocks; B must run meanwhile.
 if [ "$HAVE_UFFD" = 1 ]; then
-	ba=$(mkbundle slow '["/bin/uffd_exec","8","/bin/wget","wget","-q","http://127.0.0.1:1/"]' 0 '["CAP_SYS_PTRACE"]' '["userfaultfd"]')
+	ba=$(mkbundle slow '["/bin/uffd_exec","15","/bin/wget","wget","-q","http://127.0.0.1:1/"]' 0 '["CAP_SYS_PTRACE"]' '["userfaultfd"]')
 	run_ctr slow "$ba" &
 	BG_PIDS+=($!)
 	if wait_for 10 grep -qs FAULT "$TMP/slow.out"; then
@@ -249,7 +258,7 @@ if [ "$HAVE_UFFD" = 1 ]; then
 			[ "$state_a" = '"status": "running"' ]
 		check slow_decision_does_not_block_other_container $? \
 			"fast: $(cat "$TMP/fast.out"); slow: $(cat "$TMP/slow.out") $state_a"
-		wait_for 20 test -s "$TMP/slow.rc"
+		wait_for 40 test -s "$TMP/slow.rc"
 		grep -q "EXEC_FAILED Operation not permitted" "$TMP/slow.out"
 		check held_decision_completes_after_release $? "$(cat "$TMP/slow.out")"
 	else
@@ -285,8 +294,7 @@ b=$(mkbundle warn '["sh","-c","/bin/wget -q http://127.0.0.1:1/; echo rc=$?"]')
 run_ctr warn "$b"
 ! grep -q "Operation not permitted" "$TMP/warn.out" && grep -q "rc=" "$TMP/warn.out"
 check warn_mode_lets_exec_run $? "$(cat "$TMP/warn.out")"
-events | grep "\"container\":\"$ID-warn\"" | grep '"command":"/bin/wget' | grep '"level":"warning"' |
-	grep -q '"decision":"allow"'
+wait_event "\"container\":\"$ID-warn\"" '"command":"/bin/wget' '"level":"warning"' '"decision":"allow"'
 check warn_mode_logs_warning $?
 
 # an invalid policy keeps the previous one
@@ -311,6 +319,7 @@ printf 'enforcement_level: disabled\n' >"$TMP/policy/policy.yml"
 wait_for 10 log_has 'level disabled'
 check reload_to_disabled $?
 run_ctr disabled "$b"
+sleep 0.5 # events are written asynchronously; give a wrongly logged one time to appear
 ! grep -q "Operation not permitted" "$TMP/disabled.out" && grep -q "rc=" "$TMP/disabled.out" &&
 	! events | grep -q "\"container\":\"$ID-disabled\""
 check disabled_mode_reads_nothing $? "$(cat "$TMP/disabled.out")"
@@ -334,12 +343,12 @@ check metrics_unknown_path_404 $?
 
 # ---- crun, when it runs here ----
 if command -v crun >/dev/null; then
-	b=$(mkbundle crun '["sh","-c","/bin/echo CRUN_OK; /bin/wget -q http://127.0.0.1:1/"]' 1000 '[]' '' "$K8S_ANN")
+	b=$(mkbundle crun '["sh","-c","/bin/echo CRUN_OK; /bin/wget -q http://127.0.0.1:1/"]')
 	(cd "$b" && timeout 30 $CRUN --cgroup-manager=disabled run "$ID-crun" >"$TMP/crun.out" 2>&1)
 	if grep -q CRUN_OK "$TMP/crun.out"; then
 		grep -q "Operation not permitted" "$TMP/crun.out"
 		check crun_blocked_command_eperm $? "$(cat "$TMP/crun.out")"
-		events | grep "\"command\":\"/bin/wget" | grep -q "\"container\":\"runner\".*\"decision\":\"deny\"\|\"decision\":\"deny\""
+		wait_event "\"container\":\"$ID-crun\"" '"command":"/bin/wget' '"decision":"deny"'
 		check crun_event_logged $?
 	else
 		echo "NOTE: crun did not run the container here: $(head -3 "$TMP/crun.out")"

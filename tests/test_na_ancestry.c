@@ -259,3 +259,26 @@ Test(na_procmem, resolve_local)
 	cr_assert_str_eq(exe, "no-such-command-here");
 	cr_assert_str_eq(target, "");
 }
+
+Test(na_ancestry, root_children_skip_the_roots_stat_once_confirmed)
+{
+	struct fake *f = fake_new();
+	spawn(f, 10, 1);
+	na_ancestry *a = na_ancestry_new(10, fake_stat, f);
+	run_exec(a, f, 10, false, true); /* entrypoint */
+	run_exec(a, f, 10, true, false); /* root tries an allowed name: fails */
+	spawn(f, 11, 10);
+	na_cmd_context c = run_exec(a, f, 11, false, true);
+	cr_assert(!c.allowed_ancestor); /* the failed exec vouches for nothing */
+	run_exec(a, f, 10, true, true); /* now it succeeds */
+	spawn(f, 12, 10);
+	c = run_exec(a, f, 12, false, true);
+	cr_assert(c.allowed_ancestor);
+	spawn(f, 13, 10);
+	f->calls = 0;
+	cr_assert_eq(na_ancestry_lookup(a, 13, &c), 0);
+	cr_assert(c.allowed_ancestor);
+	cr_assert_eq(f->calls, 1); /* only the child's own stat */
+	na_ancestry_free(a);
+	free(f);
+}

@@ -306,6 +306,14 @@ static const struct dcase denied_cases[] = {
      true,
      NA_VERDICT_DENY,
      "allowed_shell_operators"},
+    /* a shell behind another name (symlink) is still scanned */
+    {"make",
+     "dash",
+     {"make", "-c", "a; b"},
+     false,
+     false,
+     NA_VERDICT_DENY,
+     "allowed_shell_operators"},
 };
 
 static void run_case(const na_policy *p, const struct dcase *c, size_t idx, const char *table)
@@ -608,4 +616,42 @@ Test(na_cmdpolicy, unknown_key_in_deploy_form)
 	cr_assert(strstr(err, "security.yml: line 2: unknown key \"safe_commands\"") != NULL, "%s",
 	          err);
 	na_policy_free(p);
+}
+
+/* Every key with every YAML type: accepted or a clear error, never a crash,
+ * and a failed load leaves the policy untouched. */
+Test(na_cmdpolicy, every_key_every_type)
+{
+	static const char *const keys[] = {"enforcement_level",       "allowed_commands",
+	                                   "allowed_shell_operators", "blocked_patterns",
+	                                   "require_approval",        "command_validation",
+	                                   "allow_shell_operators",   "safe_commands_only"};
+	static const char *const values[] = {
+	    "null",   "true",     "false", "1",    "-2.5",   "\"\"", "warn",
+	    "strict", "enforce",  "[]",    "{}",   "[null]", "[1]",  "[\"\"]",
+	    "[x]",    "[\"&&\"]", "[{}]",  "[[]]", "{a: 1}",
+	};
+	size_t accepted = 0, rejected = 0;
+	for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+		for (size_t v = 0; v < sizeof values / sizeof *values; v++) {
+			char text[256], err[512] = "";
+			snprintf(text, sizeof text, "%s: %s\n", keys[k], values[v]);
+			na_policy *p = na_policy_new();
+			int rc =
+			    na_policy_load_buffer(p, "t.yml", text, strlen(text), err, sizeof err);
+			if (rc == 0) {
+				accepted++;
+				cr_expect_eq(p->n_files, 1);
+			} else {
+				rejected++;
+				cr_expect_eq(rc, -EINVAL, "%s: rc %d", text, rc);
+				cr_expect(strncmp(err, "t.yml: line 1: ", 15) == 0, "%s: %s", text,
+				          err);
+				cr_expect_eq(p->n_files, 0);
+			}
+			na_policy_free(p);
+		}
+	}
+	cr_assert_gt(accepted, 0);
+	cr_assert_gt(rejected, accepted);
 }

@@ -52,6 +52,7 @@ static const struct scase found[] = {
     {"x=1 # c\ny", B(NEWLINE), 0},
     {"echo a#b;c", B(SEMI), 0},
     {"case x in a) y;; esac", B(SEMI), 0},
+    {"a\r#;b", B(SEMI), 0},
 };
 
 /* Things that must NOT be reported as operators. */
@@ -276,4 +277,28 @@ Test(na_shell, is_shell)
 	cr_assert(!na_shell_is_shell(""));
 	cr_assert(!na_shell_is_shell(NULL));
 	cr_assert(!na_shell_is_shell("/bin/sh"));
+}
+
+/* Deterministic random scripts from the shell's special characters: never
+ * a crash, every reported offset inside the script. */
+Test(na_shell, random_scripts_are_safe)
+{
+	static const char alphabet[] = "'\"`$(){}\\;|&<>#\n\t -cEOFa\0";
+	unsigned seed = 12345;
+	char buf[300];
+	for (int iter = 0; iter < 20000; iter++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t len = (seed >> 16) % sizeof buf;
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			buf[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+		}
+		na_shell_result r;
+		na_shell_scan(buf, len, &r);
+		for (unsigned k = 0; k < NA_SH_OP_COUNT; k++)
+			if (r.ops & NA_SH_BIT(k))
+				cr_assert_lt(r.first[k], len, "iter %d op %u", iter, k);
+		if (r.problems)
+			cr_assert_leq(r.problem_offset, len);
+	}
 }

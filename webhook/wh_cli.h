@@ -8,5 +8,8 @@
 
 /* `check`: offline manifest check; returns the process exit status. */
 int wh_check_main(int argc, char **argv);
+/* `serve`: the admission server (docs/server.md); returns the exit status
+ * (0 after a SIGTERM drain, 1 start-up failure, 2 usage). */
+int wh_serve_main(int argc, char **argv);
 
 #endif

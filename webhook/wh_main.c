@@ -18,6 +18,11 @@ static const struct command {
      "  check [--profile baseline|restricted|worker] [--config FILE] [-o text|json] PATH...\n"
      "        check manifests offline (exit 0 pass, 1 violations, 2 error);\n"
      "        docs/cli.md\n"},
+    {"serve", wh_serve_main,
+     "  serve [--config FILE] [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
+     "        [--profile NAME] [--mode enforce|warn|audit] [--network-policies FILE...]\n"
+     "        [--kubeconfig FILE] [--probe-listen ADDR:PORT]\n"
+     "        the HTTPS admission webhook (docs/server.md, docs/kube.md)\n"},
 };
 
 static void usage(FILE *f)
