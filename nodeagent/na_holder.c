@@ -44,8 +44,11 @@
 #define DRAIN_WAIT_MS          5000
 #define CHILD_READY_TIMEOUT_MS 30000
 #define CHILD_STOP_WAIT_MS     3000
-#define RESTART_MIN_MS         50
-#define RESTART_MAX_MS         5000
+/* At a final shutdown the policy side removes the node label first (one
+ * request, bounded by na_node's 5 s timeout) before it exits. */
+#define CHILD_UNLABEL_WAIT_MS 8000
+#define RESTART_MIN_MS        50
+#define RESTART_MAX_MS        5000
 /* A policy side that lived this long before dying resets the backoff. */
 #define CHILD_HEALTHY_MS 10000
 /* Headroom over approvalTimeoutSeconds for an approval-extended deadline. */
@@ -126,7 +129,8 @@ typedef struct holder {
 	dev_t control_dev;
 	ino_t control_ino;
 	bool handed_over;
-	bool freed; /* a container was freed during this epoll batch */
+	bool listening; /* setup done: the node may be labelled */
+	bool freed;     /* a container was freed during this epoll batch */
 } holder;
 
 static long long now_ms(void)
@@ -518,6 +522,8 @@ static int spawn_child(holder *h, char *err, size_t errlen)
 	epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->child_sock, &ev);
 	/* Everything it must know, in order: containers, then what waits. */
 	send_control(h);
+	if (h->listening)
+		send_simple(h, NA_WIRE_LISTENING, 0);
 	for (hcont *c = h->containers; c; c = c->next)
 		send_add(h, c, false);
 	for (pend *p = h->pending_head; p; p = p->next)
@@ -682,8 +688,29 @@ static int wait_ready(holder *h, char *err, size_t errlen)
 	return 0;
 }
 
-static void stop_child(holder *h)
+/* unlabel: a final shutdown (the policy side removes the node label and
+ * exits by itself); otherwise (handoff, startup failure) it is stopped. */
+static void stop_child(holder *h, bool unlabel)
 {
+	long wait_ms = CHILD_STOP_WAIT_MS;
+	if (unlabel && h->child_sock >= 0 && h->child_pid > 0) {
+		na_wire_msg m;
+		memset(&m, 0, sizeof m);
+		m.type = NA_WIRE_UNLABEL;
+		clear_out(h);
+		fcntl(h->child_sock, F_SETFL, fcntl(h->child_sock, F_GETFL) & ~O_NONBLOCK);
+		if (na_wire_send(h->child_sock, &m, -1, 0) == 0) {
+			long long deadline = now_ms() + CHILD_UNLABEL_WAIT_MS;
+			while (now_ms() < deadline) {
+				int st;
+				if (waitpid(h->child_pid, &st, WNOHANG) == h->child_pid) {
+					h->child_pid = 0;
+					break;
+				}
+				usleep(10000);
+			}
+		}
+	}
 	if (h->child_sock >= 0) {
 		epoll_ctl(h->epfd, EPOLL_CTL_DEL, h->child_sock, NULL);
 		close(h->child_sock); /* the policy side exits at EOF */
@@ -693,7 +720,7 @@ static void stop_child(holder *h)
 	if (h->child_pid <= 0)
 		return;
 	kill(h->child_pid, SIGTERM);
-	long long deadline = now_ms() + CHILD_STOP_WAIT_MS;
+	long long deadline = now_ms() + wait_ms;
 	while (now_ms() < deadline) {
 		int st;
 		if (waitpid(h->child_pid, &st, WNOHANG) == h->child_pid) {
@@ -958,7 +985,7 @@ static bool serve_handoff(holder *h)
 		return false;
 	}
 	cf_log_msg(CF_LOG_INFO, COMPONENT, "handed %zu container(s) to the successor; exiting", n);
-	stop_child(h);
+	stop_child(h, false); /* the node stays labelled: the successor serves */
 	free_containers(h);
 	close(na_listener_release(h->listener));
 	h->listener = NULL;
@@ -1260,6 +1287,8 @@ int na_holder_main(int argc, char **argv)
 	epoll_ctl(h.epfd, EPOLL_CTL_ADD, h.handoff_fd, &ev);
 	if (start_acceptor(&h, err, sizeof err) < 0)
 		goto fail;
+	h.listening = true;
+	send_simple(&h, NA_WIRE_LISTENING, 0);
 	cf_log_msg(CF_LOG_INFO, COMPONENT,
 	           "listening on %s (policy level %s, %zu policy file(s), metrics %s, node %s, "
 	           "%zu container(s) held)",
@@ -1274,7 +1303,7 @@ fail:
 	status = 1;
 out:
 	stop_acceptor(&h);
-	stop_child(&h);
+	stop_child(&h, status == 0 && !h.handed_over);
 	free_containers(&h);
 	while (h.pending_head)
 		pend_unlink(&h, h.pending_head);

@@ -38,6 +38,7 @@
 #include "na_listener.h"
 #include "na_notify.h"
 #include "na_procmem.h"
+#include "na_node.h"
 #include "na_privs.h"
 #include "na_profile.h"
 #include "na_wire.h"
@@ -146,6 +147,8 @@ struct run_state {
 	pthread_cond_t park_cv;
 	parked *parked_head;
 	bool stopping;
+	na_node *node; /* NULL: the node label is not managed */
+	bool unlabel;  /* the holder stops for good: remove the label */
 };
 
 static uint64_t elapsed_us(const struct timespec *t0)
@@ -963,6 +966,14 @@ static bool on_holder(run_state *r)
 		case NA_WIRE_REJECTED:
 			count(r->m.handoffs, "rejected");
 			break;
+		case NA_WIRE_LISTENING:
+			if (r->node && na_node_start(r->node) < 0)
+				cf_log_msg(CF_LOG_ERROR, COMPONENT,
+				           "cannot start the node label thread");
+			break;
+		case NA_WIRE_UNLABEL:
+			r->unlabel = true;
+			return false;
 		case NA_WIRE_CONTROL:
 			if (fd >= 0 && r->control_fd < 0) {
 				r->control_fd = fd;
@@ -1159,12 +1170,22 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: codeframe-agent run [--config FILE] [--socket PATH] [--policy FILE]...\n"
 	           "         [--state-dir DIR] [--metrics-listen ADDR:PORT] [--profile-dir DIR]\n"
-	           "         [--node-name NAME]\n");
+	           "         [--node-name NAME] [--kubeconfig FILE]\n");
 }
 
 int na_run_parse_args(int argc, char **argv, na_config *cfg, char *err, size_t errlen)
 {
-	enum { O_CONFIG = 1, O_SOCKET, O_POLICY, O_STATE, O_METRICS, O_PROFILE, O_NODE, O_HELP };
+	enum {
+		O_CONFIG = 1,
+		O_SOCKET,
+		O_POLICY,
+		O_STATE,
+		O_METRICS,
+		O_PROFILE,
+		O_NODE,
+		O_KUBECONFIG,
+		O_HELP
+	};
 	static const struct option opts[] = {{"config", required_argument, NULL, O_CONFIG},
 	                                     {"socket", required_argument, NULL, O_SOCKET},
 	                                     {"policy", required_argument, NULL, O_POLICY},
@@ -1172,6 +1193,7 @@ int na_run_parse_args(int argc, char **argv, na_config *cfg, char *err, size_t e
 	                                     {"metrics-listen", required_argument, NULL, O_METRICS},
 	                                     {"profile-dir", required_argument, NULL, O_PROFILE},
 	                                     {"node-name", required_argument, NULL, O_NODE},
+	                                     {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
 	                                     {"help", no_argument, NULL, O_HELP},
 	                                     {NULL, 0, NULL, 0}};
 	/* The config file first, so flags override it whatever their order. */
@@ -1210,6 +1232,9 @@ int na_run_parse_args(int argc, char **argv, na_config *cfg, char *err, size_t e
 			break;
 		case O_NODE:
 			rc = na_config_set(&cfg->node_name, optarg);
+			break;
+		case O_KUBECONFIG:
+			rc = na_config_set(&cfg->kubeconfig, optarg);
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -1424,6 +1449,10 @@ int na_run_policy_main(int argc, char **argv)
 		}
 		r.metrics_started = true;
 	}
+	char why[1200] = "";
+	r.node = na_node_new(r.cfg.kubeconfig, NULL, r.cfg.node_name, why, sizeof why);
+	if (!r.node)
+		cf_log_msg(CF_LOG_INFO, COMPONENT, "%s", why);
 	send_level(&r, NA_WIRE_READY, r.policy->level);
 	cf_log_msg(CF_LOG_DEBUG, COMPONENT, "policy side ready (pid %d, level %s)", (int)getpid(),
 	           na_level_name(r.policy->level));
@@ -1465,6 +1494,9 @@ out:
 	pthread_mutex_unlock(&r.list_mu);
 	shutdown_workers(&r);
 	bool workers_left = r.live_workers > 0;
+	/* Last: the workers have answered; now the node stops being ready. */
+	na_node_stop(r.node, r.unlabel);
+	na_node_free(r.node);
 	if (r.events) {
 		sync_dropped(&r);
 		na_events_flush(r.events);

@@ -19,6 +19,8 @@ size_t na_wire_size(uint32_t type)
 	case NA_WIRE_LEVEL:
 	case NA_WIRE_REJECTED:
 	case NA_WIRE_CONTROL:
+	case NA_WIRE_LISTENING:
+	case NA_WIRE_UNLABEL:
 		return HDR_BYTES;
 	case NA_WIRE_NOTIFY:
 	case NA_WIRE_ANSWER:

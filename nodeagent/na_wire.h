@@ -23,20 +23,24 @@
 #include "na_notify.h"
 
 typedef enum na_wire_type {
-	NA_WIRE_ADD = 1,      /* holder -> policy: a container (id) + a dup of its fd */
-	NA_WIRE_REMOVE = 2,   /* holder -> policy: the container is gone */
-	NA_WIRE_NOTIFY = 3,   /* holder -> policy: an exec to decide (req, flags) */
-	NA_WIRE_READY = 4,    /* policy -> holder: policy loaded; value = na_level */
-	NA_WIRE_LEVEL = 5,    /* policy -> holder: the level changed; value = na_level */
-	NA_WIRE_ANSWER = 6,   /* policy -> holder: value 0 = CONTINUE, else errno */
-	NA_WIRE_DROP = 7,     /* policy -> holder: the notification is no longer valid */
-	NA_WIRE_EXTEND = 8,   /* policy -> holder: waiting for an approval; value =
-	                       * milliseconds from now before the default applies */
-	NA_WIRE_REJECTED = 9, /* holder -> policy: a runtime handoff was rejected
-	                       * (counted in the metrics) */
-	NA_WIRE_CONTROL = 10, /* holder -> policy: the control socket's listening
-	                       * fd (approvals); the holder binds it, so the
-	                       * policy side needs no privilege for it */
+	NA_WIRE_ADD = 1,        /* holder -> policy: a container (id) + a dup of its fd */
+	NA_WIRE_REMOVE = 2,     /* holder -> policy: the container is gone */
+	NA_WIRE_NOTIFY = 3,     /* holder -> policy: an exec to decide (req, flags) */
+	NA_WIRE_READY = 4,      /* policy -> holder: policy loaded; value = na_level */
+	NA_WIRE_LEVEL = 5,      /* policy -> holder: the level changed; value = na_level */
+	NA_WIRE_ANSWER = 6,     /* policy -> holder: value 0 = CONTINUE, else errno */
+	NA_WIRE_DROP = 7,       /* policy -> holder: the notification is no longer valid */
+	NA_WIRE_EXTEND = 8,     /* policy -> holder: waiting for an approval; value =
+	                         * milliseconds from now before the default applies */
+	NA_WIRE_REJECTED = 9,   /* holder -> policy: a runtime handoff was rejected
+	                         * (counted in the metrics) */
+	NA_WIRE_CONTROL = 10,   /* holder -> policy: the control socket's listening
+	                         * fd (approvals); the holder binds it, so the
+	                         * policy side needs no privilege for it */
+	NA_WIRE_LISTENING = 11, /* holder -> policy: profile installed, socket
+	                         * listening: label the node ready (na_node) */
+	NA_WIRE_UNLABEL = 12,   /* holder -> policy: the agent stops for good
+	                         * (not a handoff): remove the label and exit */
 } na_wire_type;
 
 /* NOTIFY flags. */
