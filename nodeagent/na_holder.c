@@ -1070,6 +1070,73 @@ static void close_handoff_socket(holder *h, const char *path)
 	h->handoff_fd = -1;
 }
 
+/* ---- a pod that already handed over ---- */
+
+/* $POD_UID (downward API metadata.uid) when it looks like a pod UID. */
+static const char *pod_uid(void)
+{
+	const char *u = getenv("POD_UID");
+	if (!u || !u[0] || strlen(u) > 64)
+		return NULL;
+	for (const char *p = u; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			return NULL;
+	return u;
+}
+
+static void retired_path(const holder *h, const char *uid, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/retired.%s", h->cfg.state_dir, uid);
+}
+
+/* After a handoff: a DaemonSet pod's container is restarted by the kubelet
+ * when it exits (restartPolicy Always) until the controller deletes the
+ * pod. The restarted old agent must not take the fds back from its
+ * successor (it would then drop them when the pod is deleted), so the pod
+ * is marked as retired. */
+static void mark_retired(const holder *h)
+{
+	const char *uid = pod_uid();
+	char path[4200];
+	if (!uid)
+		return;
+	retired_path(h, uid, path, sizeof path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		cf_log_msg(CF_LOG_ERROR, COMPONENT, "cannot mark pod %s retired: %s", uid,
+		           strerror(errno));
+	else
+		close(fd);
+}
+
+/* true when this pod already handed over: the process then waits for
+ * SIGTERM/SIGINT touching nothing (no fds, no sockets, no node label). */
+static bool idle_if_retired(const holder *h, const sigset_t *set)
+{
+	const char *uid = pod_uid();
+	char path[4200];
+	struct stat st;
+	if (!uid)
+		return false;
+	retired_path(h, uid, path, sizeof path);
+	if (lstat(path, &st) < 0)
+		return false;
+	cf_log_msg(CF_LOG_INFO, COMPONENT,
+	           "pod %s already handed over to a successor: idle until it is deleted", uid);
+	for (;;) {
+		int sig = 0;
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (sig == SIGCHLD)
+			while (waitpid(-1, NULL, WNOHANG) > 0)
+				;
+	}
+	unlink(path);
+	return true;
+}
+
 static int run_loop(holder *h)
 {
 	struct epoll_event evs[64];
@@ -1106,6 +1173,7 @@ static int run_loop(holder *h)
 			case T_HANDOFF:
 				if (serve_handoff(h)) {
 					h->handed_over = true;
+					mark_retired(h);
 					return 0;
 				}
 				break;
@@ -1203,6 +1271,11 @@ int na_holder_main(int argc, char **argv)
 	}
 	if (make_state_dir(h.cfg.state_dir, err, sizeof err) < 0)
 		goto fail;
+	if (idle_if_retired(&h, &set)) {
+		na_config_free(&h.cfg);
+		pthread_mutex_destroy(&h.accq_mu);
+		return 0;
+	}
 	if ((size_t)snprintf(h.control_path, sizeof h.control_path, "%s/%s", h.cfg.state_dir,
 	                     NA_CONTROL_SOCKET) >= sizeof h.control_path) {
 		snprintf(err, sizeof err, "state directory path too long");

@@ -30,6 +30,7 @@
 
 static char dir[64], sock[128], policy[128], warnpol[128], badpol[128], hsock[128];
 static pid_t tracked[16];
+static const char *pod_uid_env; /* POD_UID for the next spawn, or NULL */
 static size_t n_tracked;
 
 static void write_file(const char *path, const char *text)
@@ -52,6 +53,7 @@ static void setup(void)
 	write_file(policy, "enforcement_level: strict\nallowed_commands: [ls]\n");
 	write_file(warnpol, "enforcement_level: warn\nallowed_commands: [ls]\n");
 	write_file(badpol, "enforcement_level: strict\nallowed_comands: [ls]\n");
+	pod_uid_env = NULL;
 	n_tracked = 0;
 }
 
@@ -135,6 +137,10 @@ static pid_t spawn_agent(const char *pol, const char *log)
 		int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (out < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
 			_exit(126);
+		if (pod_uid_env)
+			setenv("POD_UID", pod_uid_env, 1);
+		else
+			unsetenv("POD_UID");
 		execv(agent_path(), args);
 		_exit(127);
 	}
@@ -625,4 +631,65 @@ Test(na_holder, keeps_only_cap_sys_ptrace_and_still_works)
 	struct stat st;
 	cr_assert_neq(stat(sock, &st), 0, "the socket was removed without privileges");
 	cr_assert_neq(stat(hsock, &st), 0);
+}
+
+/* A DaemonSet pod's container that handed over is restarted by the kubelet
+ * until the pod is deleted: it must not take the fds back. */
+Test(na_holder, restarted_retired_pod_stays_idle)
+{
+	char loga[128], logb[128], loga2[128], marker[192];
+	snprintf(loga, sizeof loga, "%s/a.log", dir);
+	snprintf(logb, sizeof logb, "%s/b.log", dir);
+	snprintf(loga2, sizeof loga2, "%s/a2.log", dir);
+	snprintf(marker, sizeof marker, "%s/state/retired.pod-a", dir);
+	pod_uid_env = "pod-a";
+	pid_t a = start_agent(policy, loga);
+	probe p = registered_probe(loga, 1);
+	pod_uid_env = "pod-b";
+	pid_t b = start_agent(policy, logb);
+	cr_assert_eq(wait_exit(a), 0);
+	struct stat st;
+	cr_assert_eq(stat(marker, &st), 0, "the old pod is marked retired");
+	/* The kubelet restarts pod-a's container. */
+	pod_uid_env = "pod-a";
+	pid_t a2 = spawn_agent(policy, loga2);
+	cr_assert(file_contains_within(loga2, "already handed over to a successor", 50), "%s",
+	          slurp(loga2));
+	cr_assert(!file_contains_within(logb, "a successor asks for the handoff", 5));
+	cr_assert_eq(probe_call(&p), EPERM, "the successor still answers");
+	/* The pod is deleted: the idle process exits, touching nothing. */
+	kill(a2, SIGTERM);
+	cr_assert_eq(wait_exit(a2), 0);
+	cr_assert_neq(stat(marker, &st), 0, "the marker goes with the pod");
+	cr_assert_eq(probe_call(&p), EPERM);
+	cr_assert_eq(stat(sock, &st), 0);
+	/* Another pod (or no pod) still takes over normally. */
+	pod_uid_env = NULL;
+	char logc[128];
+	snprintf(logc, sizeof logc, "%s/c.log", dir);
+	pid_t c = start_agent(policy, logc);
+	cr_assert_eq(wait_exit(b), 0);
+	cr_assert(file_contains_within(logc, "took over 1 container(s)", 50));
+	cr_assert_eq(probe_call(&p), EPERM);
+	stop_probe(&p);
+	kill(c, SIGTERM);
+	cr_assert_eq(wait_exit(c), 0);
+}
+
+Test(na_holder, malformed_pod_uid_ignored)
+{
+	char loga[128], logb[128];
+	snprintf(loga, sizeof loga, "%s/a.log", dir);
+	snprintf(logb, sizeof logb, "%s/b.log", dir);
+	pod_uid_env = "../../etc/passwd";
+	pid_t a = start_agent(policy, loga);
+	pid_t b = start_agent(policy, logb);
+	cr_assert_eq(wait_exit(a), 0);
+	pod_uid_env = NULL;
+	struct stat st;
+	char bad[192];
+	snprintf(bad, sizeof bad, "%s/state/retired.../../etc/passwd", dir);
+	cr_assert_neq(stat(bad, &st), 0);
+	kill(b, SIGTERM);
+	cr_assert_eq(wait_exit(b), 0);
 }
