@@ -153,7 +153,7 @@ static bool log_has(const char *log, const char *needle, int tenths)
 /* kubeconfig/node NULL: the flag is left out. */
 static pid_t start_agent(const char *log, const char *kubeconfig, const char *node)
 {
-	char *args[16];
+	char *args[20];
 	int n = 0;
 	args[n++] = (char *)"codeframe-agent";
 	args[n++] = (char *)"run";
