@@ -67,7 +67,7 @@
 /* Self-managed TLS: the Secret's values are untrusted (anyone with update
  * on it could have written them): CAs in ca.crt (two during a rollover),
  * and bytes of one decoded PEM value. */
-#define CF_MAX_TLS_BUNDLE_CERTS 8u
+#define CF_MAX_TLS_BUNDLE_CERTS     8u
 #define CF_MAX_TLS_SECRET_PEM_BYTES (64u * 1024u)
 
 /* Metrics: label sets per family (label values can come from requests),

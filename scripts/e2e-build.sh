@@ -31,6 +31,8 @@ case "${1:-}" in
 	;;
 esac
 
+# The toolchain this workplace installs lives outside Debian's PATH.
+command -v go >/dev/null || { [ -x /usr/local/go/bin/go ] && PATH=$PATH:/usr/local/go/bin; }
 command -v go >/dev/null || {
 	echo "e2e-build: 'go' not found in PATH (need Go >= 1.24, e.g. /usr/local/go/bin)" >&2
 	exit 2

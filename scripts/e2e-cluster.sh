@@ -37,16 +37,18 @@ die() {
 	exit 1
 }
 
-# free_port VAR: a random free TCP port on 127.0.0.1 in 20000..59999 into
-# VAR, never one handed out before (not a command substitution: $taken must
-# survive between calls).
+# free_port VAR: a random free TCP port on 127.0.0.1 into VAR, never one
+# handed out before (not a command substitution: $taken must survive between
+# calls). Below the kernel's ephemeral range, and free of every socket, not
+# only listeners: the local end of an outgoing connection blocks a bind too.
 taken=""
+ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
 	local p i
 	for i in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((20000 + RANDOM % (ephemeral_low - 20001)))
 		case " $taken " in *" $p "*) continue ;; esac
-		if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+		if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
 			taken+=" $p"
 			printf -v "$1" '%s' "$p"
 			return 0

@@ -100,10 +100,14 @@ LOGS=$E2E_LOGS
 	exit 1
 }
 # Two free loopback ports: HTTPS for the apiserver, plain HTTP for probes.
-port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
+# Picked below the kernel's ephemeral range (ip_local_port_range), and free
+# of every socket, not only listeners: a port that is the local end of an
+# outgoing connection (the apiserver's to etcd, say) cannot be bound either.
+port_free() { ! ss -Htan "sport = :$1" | grep -q .; }
+ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 WH_PORT=""
 for _ in $(seq 1 100); do
-	p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+	p=$((20000 + RANDOM % (ephemeral_low - 20001)))
 	if port_free "$p" && port_free $((p + 1)); then
 		WH_PORT=$p
 		break

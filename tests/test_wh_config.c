@@ -414,8 +414,8 @@ Test(wh_config, self_managed_tls_settings)
 	cr_assert_eq(d->server.tls_sync_interval, 60u);
 	wh_config_unref(d);
 	wh_config *c = parse("server:\n  tlsSecret: guard/guard-tls\n  tlsKeyType: rsa-3072\n"
-			     "  tlsCAValiditySeconds: 20\n  tlsLeafValiditySeconds: 10\n"
-			     "  tlsRolloverPropagationSeconds: 0\n  tlsSyncIntervalSeconds: 1\n");
+	                     "  tlsCAValiditySeconds: 20\n  tlsLeafValiditySeconds: 10\n"
+	                     "  tlsRolloverPropagationSeconds: 0\n  tlsSyncIntervalSeconds: 1\n");
 	cr_assert_not_null(c, "%s", err);
 	cr_assert_str_eq(c->server.tls_key_type, "rsa-3072");
 	cr_assert_eq(c->server.tls_ca_validity, 20u);
