@@ -427,7 +427,7 @@ int na_control_serve(na_approvals *a, int conn, gid_t group)
 		finish(conn);
 		return -EPERM;
 	}
-	char req[CF_CONTROL_MAX_REQUEST_BYTES + 1];
+	char req[CF_CONTROL_MAX_REQUEST_BYTES + 1] = "";
 	size_t n = 0;
 	long long deadline = now_ms() + CF_CONTROL_IO_TIMEOUT_MS;
 	while (n < CF_CONTROL_MAX_REQUEST_BYTES && !memchr(req, '\n', n)) {
