@@ -1264,6 +1264,10 @@ int na_holder_main(int argc, char **argv)
 		return prc;
 	}
 	cf_log_set_min_level(h.cfg.log_level);
+	/* The holder must never block, not even on its own log lines. */
+	FILE *log_stream = cf_log_open_nonblocking_stdout();
+	if (log_stream)
+		cf_log_set_stream(log_stream);
 	if ((size_t)snprintf(hpath, sizeof hpath, "%s/%s", h.cfg.state_dir, NA_SUCCESSION_SOCKET) >=
 	    sizeof hpath) {
 		snprintf(err, sizeof err, "state directory path too long");
@@ -1274,6 +1278,10 @@ int na_holder_main(int argc, char **argv)
 	if (idle_if_retired(&h, &set)) {
 		na_config_free(&h.cfg);
 		pthread_mutex_destroy(&h.accq_mu);
+		if (log_stream) {
+			cf_log_set_stream(stdout);
+			fclose(log_stream);
+		}
 		return 0;
 	}
 	if ((size_t)snprintf(h.control_path, sizeof h.control_path, "%s/%s", h.cfg.state_dir,
@@ -1404,5 +1412,9 @@ out:
 		close(h.accq_efd);
 	pthread_mutex_destroy(&h.accq_mu);
 	na_config_free(&h.cfg);
+	if (log_stream) {
+		cf_log_set_stream(stdout);
+		fclose(log_stream);
+	}
 	return status;
 }

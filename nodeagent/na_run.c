@@ -1389,6 +1389,11 @@ int na_run_policy_main(int argc, char **argv)
 		return prc == 3 ? 0 : prc;
 	}
 	cf_log_set_min_level(r.cfg.log_level);
+	/* Diagnostics never stall the main thread on a stalled log reader (the
+	 * exec events have their own writer thread and drop when it stalls). */
+	FILE *log_stream = cf_log_open_nonblocking_stdout();
+	if (log_stream)
+		cf_log_set_stream(log_stream);
 	if (metrics_init(&r.m, err, sizeof err) < 0)
 		goto fail;
 	r.policy = load_policies(&r.cfg, err, sizeof err);
@@ -1521,6 +1526,10 @@ out:
 		cf_metrics_free(r.m.reg);
 		na_approvals_free(r.approvals);
 		na_config_free(&r.cfg);
+		if (log_stream) {
+			cf_log_set_stream(stdout);
+			fclose(log_stream);
+		}
 	}
 	return status;
 }

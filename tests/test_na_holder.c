@@ -7,9 +7,11 @@
  * Real containers: tests/test_agent_runc.sh. */
 #include <criterion/criterion.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -692,4 +694,84 @@ Test(na_holder, malformed_pod_uid_ignored)
 	cr_assert_neq(stat(bad, &st), 0);
 	kill(b, SIGTERM);
 	cr_assert_eq(wait_exit(b), 0);
+}
+
+/* A log reader that stalls (a full stdout pipe) costs log lines, never
+ * answers: the exec is decided by the policy side (counted in its metrics),
+ * not merely answered by the holder's default after its timeout. */
+Test(na_holder, stalled_log_pipe_never_stalls_answers)
+{
+	int pp[2];
+	cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
+	fcntl(pp[1], F_SETPIPE_SZ, 4096);
+	fcntl(pp[1], F_SETFL, O_NONBLOCK);
+	char junk[512];
+	memset(junk, 'x', sizeof junk);
+	while (write(pp[1], junk, sizeof junk) > 0)
+		;
+	fcntl(pp[1], F_SETFL, 0);
+	char state[128], errlog[128], portarg[32];
+	snprintf(state, sizeof state, "%s/state", dir);
+	snprintf(errlog, sizeof errlog, "%s/err.log", dir);
+	int port = 20000 + (int)(getpid() % 20000);
+	snprintf(portarg, sizeof portarg, "127.0.0.1:%d", port);
+	char *args[] = {(char *)"codeframe-agent",
+	                (char *)"run",
+	                (char *)"--socket",
+	                sock,
+	                (char *)"--policy",
+	                policy,
+	                (char *)"--state-dir",
+	                state,
+	                (char *)"--profile-dir",
+	                (char *)"",
+	                (char *)"--metrics-listen",
+	                portarg,
+	                NULL};
+	pid_t a = fork();
+	cr_assert(a >= 0);
+	if (a == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int e = open(errlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (e < 0 || dup2(pp[1], 1) < 0 || dup2(e, 2) < 0)
+			_exit(126);
+		execv(agent_path(), args);
+		_exit(127);
+	}
+	track(a);
+	close(pp[1]);
+	struct stat st;
+	for (int i = 0; i < 200 && stat(sock, &st) < 0; i++)
+		usleep(50000);
+	cr_assert_eq(stat(sock, &st), 0, "the agent starts with its log stalled: %s",
+	             slurp(errlog));
+	probe p = start_probe();
+	cr_assert_eq(probe_call(&p), EPERM);
+	/* Decided by the policy side: its counter moved. */
+	bool decided = false;
+	for (int i = 0; i < 100 && !decided; i++) {
+		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (connect(s, (struct sockaddr *)&sin, sizeof sin) == 0) {
+			const char *req = "GET /metrics HTTP/1.0\r\n\r\n";
+			cr_assert_eq(write(s, req, strlen(req)), (ssize_t)strlen(req));
+			cf_buf b;
+			cf_buf_init(&b, 1u << 20);
+			if (cf_read_fd(s, &b) == 0 && b.data &&
+			    strstr(b.data,
+			           "codeframe_agent_notifications_total{decision=\"deny\"} 1"))
+				decided = true;
+			cf_buf_free(&b);
+		}
+		close(s);
+		if (!decided)
+			usleep(100000);
+	}
+	cr_assert(decided, "the policy side answered, not the holder's timeout default");
+	cr_assert(!file_contains_within(errlog, "exec answered by the level's default", 1));
+	stop_probe(&p);
+	close(pp[0]); /* the reader goes away: writes fail instead of blocking */
+	kill(a, SIGTERM);
+	cr_assert_eq(wait_exit(a), 0);
 }
