@@ -131,6 +131,26 @@
 /* /proc/PID/environ of a container's init process, read for
  * CODEFRAME_PROJECT_ID/CODEFRAME_USER_ID (ARG_MAX-sized environments exist). */
 #define CF_PROC_ENVIRON_MAX_BYTES (2u * 1024u * 1024u)
+/* Node agent resilience (issue 8). The fd holder answers a notification with
+ * the level's default (strict: EPERM, warn: CONTINUE) when its policy side
+ * has not answered within CF_AGENT_ANSWER_TIMEOUT_MS (a crashed policy side
+ * is restarted well within it); at most CF_AGENT_MAX_PENDING notifications
+ * wait for the policy side at once (past that: the default at once). An
+ * upgrade handoff moves at most CF_SUCCESSION_MAX_CONTAINERS notify fds,
+ * CF_SUCCESSION_BATCH_FDS per message, within CF_SUCCESSION_TIMEOUT_MS, or
+ * the old agent keeps serving. */
+#define CF_AGENT_ANSWER_TIMEOUT_MS   10000
+#define CF_AGENT_MAX_PENDING         4096u
+#define CF_SUCCESSION_MAX_CONTAINERS 65536u
+#define CF_SUCCESSION_BATCH_FDS      16u
+#define CF_SUCCESSION_TIMEOUT_MS     30000
+/* Approvals (issue 8): at most CF_AGENT_MAX_APPROVALS waiting at once (past
+ * that a require_approval match is denied at once); a control socket
+ * request line is at most CF_CONTROL_MAX_REQUEST_BYTES and must arrive
+ * within CF_CONTROL_IO_TIMEOUT_MS. */
+#define CF_AGENT_MAX_APPROVALS       1024u
+#define CF_CONTROL_MAX_REQUEST_BYTES 512u
+#define CF_CONTROL_IO_TIMEOUT_MS     2000
 /* Agent config file (`run --config`). */
 #define CF_AGENT_CONFIG_MAX_BYTES (1024u * 1024u)
 /* Metrics HTTP server: request head size and per-connection deadline. */

@@ -26,6 +26,15 @@ typedef enum cf_log_level {
 
 /* Default: stdout, INFO. */
 void cf_log_set_stream(FILE *f);
+/* For a process that must never block on its own log lines (the node
+ * agent): when stdout is a pipe (a container's log), returns a stream on a
+ * separate, non-blocking open of that pipe (lines are lost, not waited for,
+ * while the reader stalls; other users of stdout keep blocking writes).
+ * NULL when stdout is not a pipe (files and terminals do not stall that
+ * way, and a second open of a file would write at its own offset) or it
+ * cannot be opened. The caller sets it with cf_log_set_stream and fcloses
+ * it after setting another stream. */
+FILE *cf_log_open_nonblocking_stdout(void);
 void cf_log_set_min_level(cf_log_level level);
 cf_log_level cf_log_min_level(void);
 const char *cf_log_level_name(cf_log_level level);

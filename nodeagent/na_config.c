@@ -58,6 +58,7 @@ void na_config_free(na_config *c)
 	free(c->profile_dir);
 	free(c->approval_group);
 	free(c->node_name);
+	free(c->kubeconfig);
 	memset(c, 0, sizeof *c);
 }
 
@@ -74,6 +75,7 @@ int na_config_init(na_config *c)
 	    na_config_set(&c->profile_dir, NA_CONFIG_DEFAULT_PROFILE_DIR) < 0 ||
 	    na_config_set(&c->approval_group, "") < 0 ||
 	    na_config_set(&c->node_name, node ? node : "") < 0 ||
+	    na_config_set(&c->kubeconfig, "") < 0 ||
 	    na_config_set_policies(c, &def_policy, 1) < 0) {
 		na_config_free(c);
 		return -ENOMEM;
@@ -220,6 +222,7 @@ static int copy_config(na_config *dst, const na_config *src)
 	    na_config_set(&dst->profile_dir, src->profile_dir) < 0 ||
 	    na_config_set(&dst->approval_group, src->approval_group) < 0 ||
 	    na_config_set(&dst->node_name, src->node_name) < 0 ||
+	    na_config_set(&dst->kubeconfig, src->kubeconfig ? src->kubeconfig : "") < 0 ||
 	    na_config_set_policies(dst, src->policies, src->n_policies) < 0) {
 		na_config_free(dst);
 		return -ENOMEM;

@@ -43,6 +43,8 @@ typedef struct na_config {
 	char *approval_group;
 	long approval_timeout_s;
 	char *node_name;
+	char *kubeconfig; /* `run --kubeconfig FILE` only ("" = in-cluster when
+	                   * in a pod, else no API access) */
 } na_config;
 
 /* Fills the defaults (node name from $NODE_NAME). 0 or -ENOMEM. */

@@ -166,6 +166,39 @@ const char *na_listener_path(const na_listener *l)
 	return l->path;
 }
 
+na_listener *na_listener_adopt(int fd, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	na_listener *l = calloc(1, sizeof *l);
+	if (!l) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (strlen(path) >= sizeof l->path || lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "the handed-over socket is no longer at %s", path);
+		free(l);
+		return NULL;
+	}
+	memcpy(l->path, path, strlen(path) + 1);
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "handed-over socket: %s", strerror(errno));
+		free(l);
+		return NULL;
+	}
+	l->fd = fd;
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	return l;
+}
+
+int na_listener_release(na_listener *l)
+{
+	int fd = l->fd;
+	free(l);
+	return fd;
+}
+
 void na_listener_close(na_listener *l)
 {
 	struct stat st;

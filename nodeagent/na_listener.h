@@ -54,6 +54,13 @@ na_listener *na_listener_open(const char *path, gid_t group, char *err, size_t e
 int na_listener_fd(const na_listener *l);
 const char *na_listener_path(const na_listener *l);
 void na_listener_close(na_listener *l);
+/* Upgrade handoff (na_succession): wraps a listening fd received from the
+ * previous agent, bound at `path` (which the new agent then owns: close
+ * unlinks it). NULL with err; the fd is not closed on error. */
+na_listener *na_listener_adopt(int fd, const char *path, char *err, size_t errlen);
+/* Frees `l` without closing or unlinking anything: returns the listening fd
+ * (the old agent's side of a handoff). */
+int na_listener_release(na_listener *l);
 
 /* Accepts one pending connection (the listening fd is non-blocking: -EAGAIN
  * when none) and reads its handoff. 0 and *out; -EPERM (peer not root),

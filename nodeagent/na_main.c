@@ -14,8 +14,12 @@
 #include <unistd.h>
 
 #include "cf_log.h"
+#include "cf_buf.h"
+#include "na_approval.h"
 #include "na_cmdpolicy.h"
+#include "na_config.h"
 #include "na_procmem.h"
+#include "na_holder.h"
 #include "na_profile.h"
 #include "na_run.h"
 #include "na_supervise.h"
@@ -27,6 +31,7 @@ struct command {
 };
 
 static int cmd_check(int argc, char **argv);
+static int cmd_approvals(int argc, char **argv);
 static int cmd_exec(int argc, char **argv);
 
 static const struct command commands[] = {
@@ -34,7 +39,10 @@ static const struct command commands[] = {
     {"exec", cmd_exec, "exec [--policy FILE]... [--log FILE] [--log-level LEVEL] -- CMD ARGS..."},
     {"profile", na_profile_cmd_profile, "profile [--listener PATH]"},
     {"install-profile", na_profile_cmd_install, "install-profile [--dir DIR] [--listener PATH]"},
-    {"run", na_run_main,
+    {"approvals", cmd_approvals, "approvals [--state-dir DIR | --config FILE]"},
+    {"approve", cmd_approvals, "approve [--state-dir DIR | --config FILE] ID"},
+    {"deny", cmd_approvals, "deny [--state-dir DIR | --config FILE] ID"},
+    {"run", na_holder_main,
      "run [--config FILE] [--socket PATH] [--policy FILE]... [--state-dir DIR]\n"
      "      [--metrics-listen ADDR:PORT] [--profile-dir DIR] [--node-name NAME]"},
 };
@@ -191,12 +199,78 @@ out:
 	return rc;
 }
 
+/* `approvals`, `approve ID`, `deny ID`: one request on the running agent's
+ * control socket (DIR/control.sock). Exit 0 when the agent said ok (or
+ * listed), 1 when it refused, 2 on usage errors or when it cannot be
+ * reached. */
+static int cmd_approvals(int argc, char **argv)
+{
+	const char *name = argv[0];
+	bool want_id = strcmp(name, "approvals") != 0;
+	const char *state_dir = NULL, *config = NULL, *id = NULL;
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "--state-dir") == 0 || strcmp(argv[i], "--config") == 0) &&
+		    i + 1 < argc) {
+			if (argv[i][2] == 's')
+				state_dir = argv[++i];
+			else
+				config = argv[++i];
+		} else if (want_id && !id && argv[i][0] != '-') {
+			id = argv[i];
+		} else {
+			fprintf(stderr, "codeframe-agent %s: unexpected argument \"%s\"\n", name,
+			        argv[i]);
+			return 2;
+		}
+	}
+	if (want_id && !id) {
+		fprintf(stderr,
+		        "codeframe-agent %s: an approval ID is required (see `approvals`)\n", name);
+		return 2;
+	}
+	char err[1024] = "";
+	na_config cfg;
+	if (na_config_init(&cfg) < 0) {
+		fprintf(stderr, "codeframe-agent: out of memory\n");
+		return 2;
+	}
+	if (config && na_config_load_file(&cfg, config, err, sizeof err) < 0) {
+		fprintf(stderr, "codeframe-agent %s: %s\n", name, err);
+		na_config_free(&cfg);
+		return 2;
+	}
+	char path[4096], req[256];
+	snprintf(path, sizeof path, "%s/%s", state_dir ? state_dir : cfg.state_dir,
+	         NA_CONTROL_SOCKET);
+	na_config_free(&cfg);
+	if (want_id)
+		snprintf(req, sizeof req, "%s %.64s",
+		         strcmp(name, "approve") == 0 ? "approve" : "deny", id);
+	else
+		snprintf(req, sizeof req, "list");
+	cf_buf out;
+	cf_buf_init(&out, 16u << 20);
+	if (na_control_request(path, req, &out, err, sizeof err) < 0) {
+		fprintf(stderr, "codeframe-agent %s: %s\n", name, err);
+		cf_buf_free(&out);
+		return 2;
+	}
+	const char *text = out.data ? out.data : "";
+	bool refused = strncmp(text, "error:", 6) == 0;
+	fputs(text, refused ? stderr : stdout);
+	cf_buf_free(&out);
+	return refused ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	/* Internal role, not in the usage: the policy side `run` starts. */
+	if (strcmp(argv[1], NA_RUN_POLICY_SIDE) == 0)
+		return na_run_policy_main(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);

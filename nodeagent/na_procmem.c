@@ -478,6 +478,69 @@ int na_procmem_stat(pid_t pid, na_proc_stat *out)
 	return 0;
 }
 
+int na_procmem_read_environ(pid_t pid, size_t max, char **out, size_t *len)
+{
+	char path[64], buf[4096];
+	*out = NULL;
+	*len = 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? -ENOENT : -errno;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -ENOENT;
+	buf[n] = '\0';
+	char *s = strrchr(buf, ')');
+	if (!s)
+		return -EINVAL;
+	s += 2; /* ") " then field 3 */
+	/* Fields 3..51; env_start is 50, env_end 51 (both 0 when the kernel
+	 * hides them: no ptrace access). */
+	unsigned long long start = 0, end = 0;
+	for (unsigned field = 3; field <= 51; field++) {
+		while (*s == ' ')
+			s++;
+		char *e = s;
+		while (*e && *e != ' ' && *e != '\n')
+			e++;
+		if (e == s)
+			return -EINVAL;
+		if (field == 50 || field == 51) {
+			errno = 0;
+			unsigned long long v = strtoull(s, NULL, 10);
+			if (errno)
+				return -EINVAL;
+			if (field == 50)
+				start = v;
+			else
+				end = v;
+		}
+		s = e;
+	}
+	if (start == 0 || end <= start)
+		return -EACCES;
+	size_t want = (size_t)(end - start);
+	if (want > max)
+		want = max;
+	char *data = malloc(want + 1);
+	if (!data)
+		return -ENOMEM;
+	struct iovec local = {.iov_base = data, .iov_len = want};
+	struct iovec remote = {.iov_base = (void *)(uintptr_t)start, .iov_len = want};
+	ssize_t got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	if (got < 0) {
+		int e = errno;
+		free(data);
+		return e == ESRCH ? -ENOENT : -e;
+	}
+	data[got] = '\0';
+	*out = data;
+	*len = (size_t)got;
+	return 0;
+}
+
 void na_procmem_resolve_local(const char *argv0, char *exe_base, size_t exe_len, char *target_base,
                               size_t target_len)
 {

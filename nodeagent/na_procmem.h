@@ -85,6 +85,14 @@ typedef struct na_proc_stat {
 /* 0, -ENOENT (no such process), -EINVAL (unparsable). */
 int na_procmem_stat(pid_t pid, na_proc_stat *out);
 
+/* The process' environment block (NUL-separated), read from its memory
+ * (env_start..env_end from /proc/PID/stat, then process_vm_readv) rather
+ * than /proc/PID/environ: that file is mode 0400 for its owner, so an agent
+ * that dropped CAP_DAC_OVERRIDE cannot open it for another uid, while
+ * CAP_SYS_PTRACE still allows the read. At most `max` bytes. 0 and a
+ * malloc'd *out; -ENOENT (gone), -EACCES (no ptrace access), -errno. */
+int na_procmem_read_environ(pid_t pid, size_t max, char **out, size_t *len);
+
 /* For `check-command`: fills exe_base/target_base for argv[0] the way an
  * execvp of it would resolve (PATH search when it has no '/'). */
 void na_procmem_resolve_local(const char *argv0, char *exe_base, size_t exe_len, char *target_base,

@@ -30,6 +30,7 @@
 #include "cf_log.h"
 #include "cf_metrics.h"
 #include "na_ancestry.h"
+#include "na_approval.h"
 #include "na_cmdpolicy.h"
 #include "na_config.h"
 #include "na_events.h"
@@ -37,7 +38,10 @@
 #include "na_listener.h"
 #include "na_notify.h"
 #include "na_procmem.h"
+#include "na_node.h"
+#include "na_privs.h"
 #include "na_profile.h"
+#include "na_wire.h"
 
 #define COMPONENT "agent"
 /* Worker threads only decide and read memory: a small stack is plenty and
@@ -47,22 +51,48 @@
 #define SHUTDOWN_WAIT_MS 5000
 #define MAX_POLICY_DIRS  64
 
-enum item_kind { ITEM_CONTAINER = 1, ITEM_SIGNAL, ITEM_INOTIFY };
+enum item_kind { ITEM_HOLDER = 1, ITEM_SIGNAL, ITEM_INOTIFY };
 
 typedef struct req_item {
 	na_notify_req req;
+	uint32_t flags; /* NA_WIRE_ENTRY_ANSWERED */
+	/* Not a notification: an approved exec's ancestry record, handed back
+	 * to the container's worker (the only user of its ancestry table). */
+	bool record;
+	bool name_allowed;
+	na_cmd_context ctx;
 	struct timespec received;
 	struct req_item *next;
 } req_item;
 
 typedef struct run_state run_state;
 
+/* An exec waiting for an operator's approval (answered by the approval
+ * thread, so the container's other execs go on meanwhile). */
+typedef struct parked {
+	uint64_t key; /* the container's */
+	na_notify_req req;
+	int fd; /* a duplicate of the notify fd: ID_VALID checks */
+	char id[NA_APPROVAL_ID_LEN + 1];
+	uint64_t start; /* the process' start time */
+	char namespace_[CF_IDENTITY_MAX_FIELD], pod[CF_IDENTITY_MAX_FIELD],
+	    container[CF_IDENTITY_MAX_FIELD], project_id[CF_IDENTITY_MAX_FIELD],
+	    user_id[CF_IDENTITY_MAX_FIELD];
+	char *cmdline;
+	na_decision d;
+	na_cmd_context ctx;
+	struct timespec received;
+	struct parked *next;
+} parked;
+
 typedef struct container {
-	enum item_kind kind; /* first: epoll data points here */
 	run_state *run;
+	uint64_t key; /* the holder's */
 	na_container_identity id;
-	na_notify *rx; /* receiver thread only */
-	na_notify *tx; /* worker thread only (a dup of the same listener) */
+	/* A duplicate of the holder's notify fd, used only for the ID_VALID
+	 * check after reading the target's memory (worker thread only); the
+	 * holder alone receives and responds. */
+	na_notify *tx;
 	na_ancestry *anc;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -93,8 +123,9 @@ struct run_state {
 	int sigfd;
 	int inofd;
 	int stop_efd; /* readable once shutdown begins */
-	enum item_kind sig_tag, ino_tag;
-	na_listener *listener;
+	int hsock;    /* to the holder (na_wire) */
+	pthread_mutex_t send_mu;
+	enum item_kind sig_tag, ino_tag, holder_tag;
 	na_events *events;
 	metrics_set m;
 	pthread_rwlock_t policy_lock;
@@ -104,8 +135,20 @@ struct run_state {
 	container *containers;
 	size_t live_workers;
 	int metrics_fd;
-	pthread_t acceptor, metrics_thread;
-	bool acceptor_started, metrics_started;
+	pthread_t metrics_thread;
+	bool metrics_started;
+	/* approvals */
+	na_approvals *approvals;
+	gid_t approval_gid; /* (gid_t)-1: root only */
+	int control_fd;
+	pthread_t control_thread, approval_thread;
+	bool control_started, approval_started;
+	pthread_mutex_t park_mu;
+	pthread_cond_t park_cv;
+	parked *parked_head;
+	bool stopping;
+	na_node *node; /* NULL: the node label is not managed */
+	bool unlabel;  /* the holder stops for good: remove the label */
 };
 
 static uint64_t elapsed_us(const struct timespec *t0)
@@ -115,12 +158,6 @@ static uint64_t elapsed_us(const struct timespec *t0)
 	int64_t us = (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000 +
 	             (int64_t)(t1.tv_nsec - t0->tv_nsec) / 1000;
 	return us < 0 ? 0 : (uint64_t)us;
-}
-
-static const char *errno_label(int e)
-{
-	const char *n = strerrorname_np(e);
-	return n ? n : "unknown";
 }
 
 /* ---- metrics ---- */
@@ -206,6 +243,30 @@ static void sync_dropped(run_state *r)
 	pthread_mutex_unlock(&r->m.dropped_mu);
 }
 
+/* ---- to the holder ---- */
+
+static void send_msg(run_state *r, uint32_t type, uint64_t key, uint64_t id, int value)
+{
+	na_wire_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = type;
+	m.key = key;
+	m.value = value;
+	m.u.req.id = id;
+	pthread_mutex_lock(&r->send_mu);
+	/* Blocking: the holder always reads. A failure means it is gone, and
+	 * the main loop sees the hang-up and exits. */
+	int rc = na_wire_send(r->hsock, &m, -1, 0);
+	pthread_mutex_unlock(&r->send_mu);
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
+		cf_log_msg(CF_LOG_ERROR, COMPONENT, "cannot answer the holder: %s", strerror(-rc));
+}
+
+static void send_level(run_state *r, uint32_t type, na_level level)
+{
+	send_msg(r, type, 0, 0, (int)level);
+}
+
 /* ---- policy ---- */
 
 static na_policy *load_policies(const na_config *cfg, char *err, size_t errlen)
@@ -240,6 +301,7 @@ static void reload_policy(run_state *r, const char *why)
 	pthread_rwlock_unlock(&r->policy_lock);
 	na_policy_free(old);
 	count(r->m.reloads, "ok");
+	send_level(r, NA_WIRE_LEVEL, p->level);
 	cf_log_msg(CF_LOG_INFO, COMPONENT, "policy reloaded (%s): level %s", why,
 	           na_level_name(p->level));
 }
@@ -270,9 +332,17 @@ static void resolve_ids(container *c)
 	if (!c->id.is_exec && !c->entry_answered)
 		return; /* still the runtime's environment */
 	snprintf(path, sizeof path, "/proc/%d/environ", (int)c->id.init_pid);
+	char *env = NULL;
+	size_t env_len = 0;
 	if (cf_read_file(path, CF_PROC_ENVIRON_MAX_BYTES, &b, err, sizeof err) == 0) {
 		na_identity_apply_environ(&c->id, b.data, b.len);
 		cf_buf_free(&b);
+	} else if (na_procmem_read_environ(c->id.init_pid, CF_PROC_ENVIRON_MAX_BYTES, &env,
+	                                   &env_len) == 0) {
+		/* Without CAP_DAC_OVERRIDE the 0400 file of another uid cannot
+		 * be opened; its memory can still be read. */
+		na_identity_apply_environ(&c->id, env, env_len);
+		free(env);
 	}
 	/* Read once: the environment of a running process does not change
 	 * in /proc, and a failed read (init gone) will not succeed later. */
@@ -308,6 +378,240 @@ static void default_decision(na_level level, const char *rule, na_decision *d)
 	snprintf(d->rule, sizeof d->rule, "%s", rule);
 }
 
+static container *find_container(run_state *r, uint64_t key);
+
+/* ---- approvals ---- */
+
+/* Parks an exec that needs an operator's answer. 0, or -errno (the caller
+ * denies it). */
+static int park_for_approval(container *c, const req_item *it, const na_decision *d,
+                             const na_cmd_context *ctx, const char *cmdline)
+{
+	run_state *r = c->run;
+	na_proc_stat st;
+	if (na_procmem_stat(it->req.pid, &st) < 0)
+		return -ESRCH;
+	parked *p = calloc(1, sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	p->cmdline = strdup(cmdline);
+	p->fd = fcntl(na_notify_fd(c->tx), F_DUPFD_CLOEXEC, 3);
+	if (!p->cmdline || p->fd < 0) {
+		free(p->cmdline);
+		if (p->fd >= 0)
+			close(p->fd);
+		free(p);
+		return -ENOMEM;
+	}
+	na_approval_info info = {.container_id = c->id.container_id,
+	                         .pid = it->req.pid,
+	                         .start = st.start,
+	                         .cmdline = cmdline,
+	                         .namespace_ = c->id.namespace_,
+	                         .pod = c->id.pod,
+	                         .container = c->id.container};
+	long timeout_ms = r->cfg.approval_timeout_s * 1000L;
+	int rc = na_approvals_request(r->approvals, &info, timeout_ms, p->id);
+	if (rc < 0) {
+		free(p->cmdline);
+		close(p->fd);
+		free(p);
+		return rc;
+	}
+	p->key = c->key;
+	p->req = it->req;
+	p->start = st.start;
+	p->d = *d;
+	p->ctx = *ctx;
+	p->received = it->received;
+	memcpy(p->namespace_, c->id.namespace_, sizeof p->namespace_);
+	memcpy(p->pod, c->id.pod, sizeof p->pod);
+	memcpy(p->container, c->id.container, sizeof p->container);
+	memcpy(p->project_id, c->id.project_id, sizeof p->project_id);
+	memcpy(p->user_id, c->id.user_id, sizeof p->user_id);
+	long left = 0;
+	bool expired = false;
+	na_approvals_state(r->approvals, p->id, &left, &expired);
+	/* The holder waits this long before its default applies. */
+	send_msg(r, NA_WIRE_EXTEND, c->key, it->req.id, (int)(left + 2000));
+	cJSON *o = cJSON_CreateObject();
+	if (o) {
+		cJSON_AddStringToObject(o, "component", COMPONENT);
+		cJSON_AddStringToObject(o, "msg",
+		                        rc == 0 ? "exec waits for approval"
+		                                : "exec waits for approval (again)");
+		cJSON_AddStringToObject(o, "approval_id", p->id);
+		cJSON_AddStringToObject(o, "namespace", c->id.namespace_);
+		cJSON_AddStringToObject(o, "pod", c->id.pod);
+		cJSON_AddStringToObject(o, "container", c->id.container);
+		cJSON_AddNumberToObject(o, "pid", it->req.pid);
+		cJSON_AddStringToObject(o, "command", cmdline);
+		cJSON_AddNumberToObject(o, "expires_in_seconds", (double)(left / 1000));
+		cf_log_emit(CF_LOG_WARNING, o);
+	}
+	pthread_mutex_lock(&r->park_mu);
+	p->next = r->parked_head;
+	r->parked_head = p;
+	pthread_cond_signal(&r->park_cv);
+	pthread_mutex_unlock(&r->park_mu);
+	return 0;
+}
+
+static void parked_free(parked *p)
+{
+	free(p->cmdline);
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p);
+}
+
+/* Hands an approved exec's ancestry record to its container's worker. */
+static void queue_record(run_state *r, const parked *p)
+{
+	req_item *it = calloc(1, sizeof *it);
+	if (!it)
+		return; /* fails closed: descendants get no ancestry */
+	it->record = true;
+	it->req = p->req;
+	it->ctx = p->ctx;
+	it->name_allowed = p->d.name_allowed;
+	pthread_mutex_lock(&r->list_mu);
+	container *c = find_container(r, p->key);
+	if (c) {
+		pthread_mutex_lock(&c->mu);
+		if (c->tail)
+			c->tail->next = it;
+		else
+			c->head = it;
+		c->tail = it;
+		pthread_cond_signal(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		it = NULL;
+	}
+	pthread_mutex_unlock(&r->list_mu);
+	free(it);
+}
+
+/* true when p is done (answered or gone). */
+static bool check_parked(run_state *r, parked *p)
+{
+	long left = 0;
+	bool expired = false;
+	int st = na_approvals_state(r->approvals, p->id, &left, &expired);
+	if (st == NA_APPROVAL_PENDING) {
+		if (na_notify_id_valid_fd(p->fd, p->req.id) == 0)
+			return false;
+		/* The notification is gone: a signal interrupted the execve
+		 * (it comes back with a new id and finds this approval), or
+		 * the process exited (nothing may ever use this approval). */
+		na_proc_stat now;
+		if (na_procmem_stat(p->req.pid, &now) < 0 || now.start != p->start) {
+			na_approvals_remove(r->approvals, p->id);
+			cf_log_msg(CF_LOG_INFO, COMPONENT,
+			           "approval %s withdrawn: process %d exited while waiting", p->id,
+			           (int)p->req.pid);
+		}
+		send_msg(r, NA_WIRE_DROP, p->key, p->req.id, 0);
+		return true;
+	}
+	bool grant = st == NA_APPROVAL_GRANTED;
+	const char *error = NULL;
+	if (st == -ENOENT)
+		error = "the approval was withdrawn";
+	else if (expired)
+		error = "the approval timed out";
+	send_msg(r, NA_WIRE_ANSWER, p->key, p->req.id, grant ? 0 : EPERM);
+	na_approvals_remove(r->approvals, p->id);
+	if (grant)
+		queue_record(r, p);
+	uint64_t latency = elapsed_us(&p->received);
+	count(r->m.notifications, grant ? "allow" : "deny");
+	cf_metric_observe(r->m.latency, NULL, (double)latency / 1e6);
+	na_identity who = {.namespace_ = p->namespace_,
+	                   .pod = p->pod,
+	                   .container = p->container,
+	                   .project_id = p->project_id,
+	                   .user_id = p->user_id};
+	na_event ev = {.who = &who,
+	               .pid = p->req.pid,
+	               .command = p->cmdline,
+	               .decision = &p->d,
+	               .decision_text = grant ? "allow" : "deny",
+	               .error = error,
+	               .latency_us = latency};
+	na_events_submit(r->events, &ev);
+	return true;
+}
+
+/* Checks parked execs every APPROVAL_POLL_MS (an operator's answer, a
+ * timeout, a withdrawn notification). */
+#define APPROVAL_POLL_MS 100
+/* Expired approvals nobody asked for again are forgotten after this. */
+#define APPROVAL_SWEEP_GRACE_MS 5000
+
+static void *approval_main(void *arg)
+{
+	run_state *r = arg;
+	pthread_mutex_lock(&r->park_mu);
+	while (!r->stopping) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += APPROVAL_POLL_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->park_cv, &r->park_mu, &ts);
+		parked *list = r->parked_head;
+		r->parked_head = NULL;
+		pthread_mutex_unlock(&r->park_mu);
+		parked *keep = NULL;
+		while (list) {
+			parked *n = list->next;
+			if (check_parked(r, list)) {
+				parked_free(list);
+			} else {
+				list->next = keep;
+				keep = list;
+			}
+			list = n;
+		}
+		na_approvals_sweep(r->approvals, APPROVAL_SWEEP_GRACE_MS);
+		pthread_mutex_lock(&r->park_mu);
+		while (keep) {
+			parked *n = keep->next;
+			keep->next = r->parked_head;
+			r->parked_head = keep;
+			keep = n;
+		}
+	}
+	pthread_mutex_unlock(&r->park_mu);
+	return NULL;
+}
+
+static void *control_main(void *arg)
+{
+	run_state *r = arg;
+	struct pollfd p[2] = {{.fd = r->control_fd, .events = POLLIN},
+	                      {.fd = r->stop_efd, .events = POLLIN}};
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		int conn = accept4(r->control_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (conn < 0)
+			continue;
+		if (na_control_serve(r->approvals, conn, r->approval_gid) == -EPERM)
+			cf_log_msg(CF_LOG_WARNING, COMPONENT,
+			           "control socket: a peer without permission was refused");
+	}
+	return NULL;
+}
+
 static void handle(container *c, req_item *it)
 {
 	run_state *r = c->run;
@@ -322,22 +626,24 @@ static void handle(container *c, req_item *it)
 	bool have_info = false;
 
 	memset(&info, 0, sizeof info);
+	/* The holder knows (it responded) whether an exec on this fd was
+	 * already continued; a restarted policy side learns it here. */
+	if (it->flags & NA_WIRE_ENTRY_ANSWERED)
+		c->entry_answered = true;
 	if (current_level(r) == NA_LEVEL_DISABLED) {
 		/* disabled: nothing is read, every exec continues. */
-		int drc = na_notify_respond(c->tx, req->id, 0);
-		count(r->m.notifications, drc == 0 ? "allow" : "gone");
-		if (drc == 0) {
-			cf_metric_observe(r->m.latency, NULL,
-			                  (double)elapsed_us(&it->received) / 1e6);
-			c->entry_answered = true;
-		}
+		send_msg(r, NA_WIRE_ANSWER, c->key, req->id, 0);
+		count(r->m.notifications, "allow");
+		cf_metric_observe(r->m.latency, NULL, (double)elapsed_us(&it->received) / 1e6);
 		return;
 	}
 	resolve_ids(c);
 	int rc = na_procmem_read_exec(req, na_notify_fd(c->tx), &info, err, sizeof err);
 	if (rc == -ENOENT) {
 		count(r->m.notifications, "gone");
-		return; /* target exited or the syscall was interrupted: nobody waits */
+		/* target exited or the syscall was interrupted: nobody waits */
+		send_msg(r, NA_WIRE_DROP, c->key, req->id, 0);
+		return;
 	}
 	if (rc == -EFAULT) {
 		/* The kernel would fail this exec with EFAULT as well. */
@@ -353,6 +659,7 @@ static void handle(container *c, req_item *it)
 		if (na_ancestry_lookup(c->anc, req->pid, &ctx) == -ENOENT) {
 			count(r->m.notifications, "gone");
 			na_exec_info_free(&info);
+			send_msg(r, NA_WIRE_DROP, c->key, req->id, 0);
 			return;
 		}
 		/* A `runc exec` session's command is what an operator or tool
@@ -364,9 +671,11 @@ static void handle(container *c, req_item *it)
 		 * runc init is a Go program whose runtime signals its threads
 		 * (SIGURG preemption), which cancels the pending notification
 		 * and restarts the execve with a new id; ancestry alone would
-		 * see that retry as a second exec. */
-		else if (!c->entry_answered && req->pid == c->id.init_pid)
-			ctx.first_exec = true;
+		 * see that retry as a second exec. Once answered, nothing is the
+		 * entrypoint again, whatever a (restarted, empty) ancestry
+		 * table thinks. */
+		else
+			ctx.first_exec = !c->entry_answered && req->pid == c->id.init_pid;
 		na_cmd cmd = {.exe_base = info.exe_base,
 		              .target_base = info.target_base,
 		              .argv = info.argv,
@@ -378,33 +687,29 @@ static void handle(container *c, req_item *it)
 		pthread_rwlock_unlock(&r->policy_lock);
 		if (rc < 0)
 			default_decision(level, "error", &d);
+		size_t len = 0;
+		cmdline = na_cmdpolicy_cmdline(info.argv, info.argc, &len);
 		if (d.verdict == NA_VERDICT_APPROVAL) {
-			/* Approvals are answered through the control socket
-			 * (issue 8); without one the exec is denied. */
+			if (cmdline && park_for_approval(c, it, &d, &ctx, cmdline) == 0) {
+				/* The approval thread answers and logs the outcome. */
+				na_exec_info_free(&info);
+				return;
+			}
 			decision_text = "deny";
 			answer = EPERM;
+			error = "the approval could not be asked (too many waiting)";
 		} else {
 			answer = d.verdict == NA_VERDICT_DENY ? EPERM : 0;
 		}
-		size_t len = 0;
-		cmdline = na_cmdpolicy_cmdline(info.argv, info.argc, &len);
 	}
-	rc = na_notify_respond(c->tx, req->id, answer);
+	send_msg(r, NA_WIRE_ANSWER, c->key, req->id, answer);
 	uint64_t latency = elapsed_us(&it->received);
-	if (rc == -ENOENT) {
-		count(r->m.notifications, "gone");
-		error = "the process exited before the answer";
-	} else if (rc < 0) {
-		count(r->m.recv_errors, errno_label(-rc));
-		error = "cannot answer the notification";
-	} else {
-		count(r->m.notifications, answer == 0 ? "allow" : "deny");
-		cf_metric_observe(r->m.latency, NULL, (double)latency / 1e6);
-		if (have_info && answer == 0)
-			na_ancestry_record(c->anc, req->pid, &ctx, d.name_allowed);
-	}
-	if (!c->entry_answered && !c->id.is_exec && rc == 0 && answer == 0)
-		c->entry_answered = true;
+	count(r->m.notifications, answer == 0 ? "allow" : "deny");
+	cf_metric_observe(r->m.latency, NULL, (double)latency / 1e6);
+	/* Recorded now: a record for an exec that then failed (the target
+	 * went away) confers nothing (na_ancestry checks the image changed). */
+	if (have_info && answer == 0)
+		na_ancestry_record(c->anc, req->pid, &ctx, d.name_allowed);
 	emit_event(c, req->pid, cmdline ? cmdline : (have_info && info.path ? info.path : ""), &d,
 	           decision_text, error, latency);
 	free(cmdline);
@@ -422,7 +727,6 @@ static void container_free(container *c)
 		free(it);
 		it = n;
 	}
-	na_notify_free(c->rx);
 	na_notify_free(c->tx);
 	na_ancestry_free(c->anc);
 	pthread_mutex_destroy(&c->mu);
@@ -466,7 +770,10 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&c->mu);
 		if (done)
 			break;
-		handle(c, it);
+		if (it->record)
+			na_ancestry_record(c->anc, it->req.pid, &it->ctx, it->name_allowed);
+		else
+			handle(c, it);
 		free(it);
 	}
 	log_container(CF_LOG_INFO, c, "container released");
@@ -485,54 +792,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Receiver side, main thread: this container gets no more notifications. */
-static void container_hangup(run_state *r, container *c)
-{
-	epoll_ctl(r->epfd, EPOLL_CTL_DEL, na_notify_fd(c->rx), NULL);
-	pthread_mutex_lock(&c->mu);
-	c->hup = true;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-	/* From here the worker may free c at any time. */
-}
-
-static void container_readable(run_state *r, container *c, uint32_t events)
-{
-	if (events & EPOLLIN) {
-		req_item *it = calloc(1, sizeof *it);
-		if (!it) {
-			/* Leave it pending; epoll reports it again. */
-			count(r->m.recv_errors, "ENOMEM");
-			return;
-		}
-		int rc = na_notify_receive(c->rx, &it->req);
-		clock_gettime(CLOCK_MONOTONIC, &it->received);
-		if (rc == 0) {
-			pthread_mutex_lock(&c->mu);
-			if (c->tail)
-				c->tail->next = it;
-			else
-				c->head = it;
-			c->tail = it;
-			pthread_cond_signal(&c->cv);
-			pthread_mutex_unlock(&c->mu);
-			return;
-		}
-		free(it);
-		if (rc == -ENOENT || rc == -EINTR || rc == -ECANCELED) {
-			/* The target went away between poll and receive. */
-			count(r->m.recv_errors, errno_label(-rc));
-			return;
-		}
-		count(r->m.recv_errors, errno_label(-rc));
-		log_container(CF_LOG_ERROR, c, "notify fd unusable; releasing it");
-		container_hangup(r, c);
-		return;
-	}
-	if (events & (EPOLLHUP | EPOLLERR))
-		container_hangup(r, c); /* every process of the filter is gone */
-}
-
 static void read_environ_for_exec(container *c)
 {
 	/* A `runc exec` session joins a running container: its init's
@@ -541,70 +800,101 @@ static void read_environ_for_exec(container *c)
 		resolve_ids(c);
 }
 
-static int register_container(run_state *r, na_handoff *h, char *err, size_t errlen)
+/* This container gets no more notifications (REMOVE, or shutdown). */
+static void container_hangup(container *c)
 {
-	na_container_identity id;
-	char perr[256] = "";
-	int rc = na_identity_parse(h->json, h->len, &id, perr, sizeof perr);
-	if (rc < 0) {
-		/* Keep policing the container even when its state cannot be read:
-		 * releasing the fd would make every exec in it fail (ENOSYS). */
-		cf_log_msg(CF_LOG_ERROR, COMPONENT,
-		           "handoff state unreadable (%s); container identity unknown", perr);
-		memset(&id, 0, sizeof id);
-		snprintf(id.container, sizeof id.container, "unknown");
-		id.pid = id.init_pid = h->peer_pid;
-		id.seccomp_fd_index = -1;
+	pthread_mutex_lock(&c->mu);
+	c->hup = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	/* From here the worker may free c at any time. */
+}
+
+/* Caller holds list_mu. */
+static container *find_container(run_state *r, uint64_t key)
+{
+	for (container *c = r->containers; c; c = c->next)
+		if (c->key == key && !c->hup)
+			return c;
+	return NULL;
+}
+
+static void queue_notification(run_state *r, const na_wire_msg *m)
+{
+	req_item *it = calloc(1, sizeof *it);
+	if (!it) {
+		/* The holder's deadline answers it with the level's default. */
+		count(r->m.recv_errors, "ENOMEM");
+		return;
 	}
-	int index = id.seccomp_fd_index;
-	if (index < 0) {
-		if (h->n_fds != 1) {
-			snprintf(err, errlen, "handoff carries %zu fds and names no seccompFd",
-			         h->n_fds);
-			return -EPROTO;
-		}
-		index = 0;
+	it->req = m->u.req;
+	it->flags = m->flags;
+	clock_gettime(CLOCK_MONOTONIC, &it->received);
+	pthread_mutex_lock(&r->list_mu);
+	container *c = find_container(r, m->key);
+	if (!c) {
+		pthread_mutex_unlock(&r->list_mu);
+		free(it);
+		send_msg(r, NA_WIRE_DROP, m->key, m->u.req.id, 0);
+		return;
 	}
-	if ((size_t)index >= h->n_fds) {
-		snprintf(err, errlen, "seccompFd index %d but only %zu fds received", index,
-		         h->n_fds);
+	pthread_mutex_lock(&c->mu);
+	if (c->tail)
+		c->tail->next = it;
+	else
+		c->head = it;
+	c->tail = it;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_unlock(&r->list_mu);
+}
+
+static void remove_container(run_state *r, uint64_t key)
+{
+	pthread_mutex_lock(&r->list_mu);
+	container *c = find_container(r, key);
+	if (c)
+		container_hangup(c);
+	pthread_mutex_unlock(&r->list_mu);
+}
+
+/* ADD from the holder: the identity it parsed and a duplicate of the fd
+ * (taken: closed on error too). */
+static int add_container(run_state *r, const na_wire_msg *m, int fd, char *err, size_t errlen)
+{
+	if (fd < 0) {
+		snprintf(err, errlen, "container without an fd");
 		return -EPROTO;
 	}
-	if (na_fd_is_seccomp_notify(h->fds[index]) != 1) {
-		snprintf(err, errlen, "the handed-over fd is not a seccomp notify fd");
-		return -EPROTO;
-	}
-	if (id.metadata[0] && strcmp(id.metadata, NA_PROFILE_METADATA) != 0)
-		cf_log_msg(CF_LOG_WARNING, COMPONENT,
-		           "container %s uses listenerMetadata \"%s\", not this agent's profile",
-		           id.container_id, id.metadata);
 	container *c = calloc(1, sizeof *c);
 	if (!c) {
+		close(fd);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	c->kind = ITEM_CONTAINER;
 	c->run = r;
-	c->id = id;
+	c->key = m->key;
+	c->id = m->u.id;
+	/* Strings come from a peer: make sure each is terminated. */
+	c->id.container_id[sizeof c->id.container_id - 1] = '\0';
+	c->id.namespace_[sizeof c->id.namespace_ - 1] = '\0';
+	c->id.pod[sizeof c->id.pod - 1] = '\0';
+	c->id.container[sizeof c->id.container - 1] = '\0';
+	c->id.pod_uid[sizeof c->id.pod_uid - 1] = '\0';
+	c->id.container_type[sizeof c->id.container_type - 1] = '\0';
+	c->id.project_id[sizeof c->id.project_id - 1] = '\0';
+	c->id.user_id[sizeof c->id.user_id - 1] = '\0';
+	c->id.metadata[sizeof c->id.metadata - 1] = '\0';
+	c->id.status[sizeof c->id.status - 1] = '\0';
+	c->entry_answered = (m->flags & NA_WIRE_ENTRY_ANSWERED) != 0;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
-	int fd = na_handoff_take_fd(h, (size_t)index);
-	c->rx = na_notify_new(fd, err, errlen);
-	if (!c->rx) {
+	c->tx = na_notify_new(fd, err, errlen);
+	if (!c->tx) {
 		close(fd);
 		goto fail;
 	}
-	int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (dupfd < 0) {
-		snprintf(err, errlen, "dup: %s", strerror(errno));
-		goto fail;
-	}
-	c->tx = na_notify_new(dupfd, err, errlen);
-	if (!c->tx) {
-		close(dupfd);
-		goto fail;
-	}
-	c->anc = na_ancestry_new(id.pid, NULL, NULL);
+	c->anc = na_ancestry_new(c->id.pid, NULL, NULL);
 	if (!c->anc) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -616,7 +906,7 @@ static int register_container(run_state *r, na_handoff *h, char *err, size_t err
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_mutex_lock(&r->list_mu);
 	pthread_t t;
-	rc = pthread_create(&t, &attr, worker_main, c);
+	int rc = pthread_create(&t, &attr, worker_main, c);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
 		pthread_mutex_unlock(&r->list_mu);
@@ -629,63 +919,82 @@ static int register_container(run_state *r, na_handoff *h, char *err, size_t err
 	r->containers = c;
 	r->live_workers++;
 	cf_metric_set(r->m.notify_fds, NULL, (double)r->live_workers);
-	/* Registered before epoll can report it; the worker only frees c
-	 * after hup/stop, which only the main thread sets after this. */
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, na_notify_fd(c->rx), &ev) < 0) {
-		int e = errno;
-		pthread_mutex_unlock(&r->list_mu);
-		pthread_mutex_lock(&c->mu);
-		c->hup = true;
-		pthread_cond_signal(&c->cv);
-		pthread_mutex_unlock(&c->mu);
-		snprintf(err, errlen, "epoll_ctl: %s", strerror(e));
-		return -e;
-	}
 	pthread_mutex_unlock(&r->list_mu);
-	log_container(CF_LOG_INFO, c,
-	              c->id.is_exec ? "exec session registered" : "container registered");
+	if (m->flags & NA_WIRE_NEW_HANDOFF) {
+		count(r->m.handoffs, "accepted");
+		log_container(CF_LOG_INFO, c,
+		              c->id.is_exec ? "exec session registered" : "container registered");
+	} else {
+		log_container(CF_LOG_DEBUG, c, "container adopted from the holder");
+	}
 	return 0;
 fail:
 	container_free(c);
 	return -EINVAL;
 }
 
-/* ---- acceptor thread ---- */
-
-static void *acceptor_main(void *arg)
+/* Reads what the holder sent. false when it is gone (the process exits:
+ * the holder restarts a policy side when it needs one). */
+static bool on_holder(run_state *r)
 {
-	run_state *r = arg;
-	struct pollfd p[2] = {{.fd = na_listener_fd(r->listener), .events = POLLIN},
-	                      {.fd = r->stop_efd, .events = POLLIN}};
-	for (;;) {
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			cf_log_msg(CF_LOG_ERROR, COMPONENT, "acceptor poll: %s", strerror(errno));
-			break;
+	for (int i = 0; i < 256; i++) {
+		na_wire_msg m;
+		int fd;
+		char err[256] = "";
+		int rc = na_wire_recv(r->hsock, &m, &fd, MSG_DONTWAIT);
+		if (rc == -EAGAIN)
+			return true;
+		if (rc == -EPROTO) {
+			cf_log_msg(CF_LOG_ERROR, COMPONENT, "malformed message from the holder");
+			continue;
 		}
-		if (p[1].revents)
+		if (rc <= 0)
+			return false;
+		switch (m.type) {
+		case NA_WIRE_ADD:
+			if (add_container(r, &m, fd, err, sizeof err) < 0)
+				cf_log_msg(CF_LOG_ERROR, COMPONENT, "cannot police a container: %s",
+				           err);
+			fd = -1;
 			break;
-		if (!(p[0].revents & POLLIN))
-			continue;
-		na_handoff h;
-		char err[512] = "";
-		int rc = na_listener_accept(r->listener, &h, err, sizeof err);
-		if (rc == -EAGAIN || rc == -EINTR || rc == -ECONNABORTED)
-			continue;
-		if (rc < 0) {
+		case NA_WIRE_REMOVE:
+			remove_container(r, m.key);
+			break;
+		case NA_WIRE_NOTIFY:
+			queue_notification(r, &m);
+			break;
+		case NA_WIRE_REJECTED:
 			count(r->m.handoffs, "rejected");
-			cf_log_msg(CF_LOG_ERROR, COMPONENT, "handoff rejected: %s", err);
-			continue;
+			break;
+		case NA_WIRE_LISTENING:
+			if (r->node && na_node_start(r->node) < 0)
+				cf_log_msg(CF_LOG_ERROR, COMPONENT,
+				           "cannot start the node label thread");
+			break;
+		case NA_WIRE_UNLABEL:
+			r->unlabel = true;
+			return false;
+		case NA_WIRE_CONTROL:
+			if (fd >= 0 && r->control_fd < 0) {
+				r->control_fd = fd;
+				fd = -1;
+				if (pthread_create(&r->control_thread, NULL, control_main, r) == 0)
+					r->control_started = true;
+				else
+					cf_log_msg(CF_LOG_ERROR, COMPONENT,
+					           "cannot start the control thread: approvals "
+					           "time out");
+			}
+			break;
+		default:
+			cf_log_msg(CF_LOG_ERROR, COMPONENT, "unexpected message %u from the holder",
+			           m.type);
+			break;
 		}
-		rc = register_container(r, &h, err, sizeof err);
-		na_handoff_free(&h);
-		count(r->m.handoffs, rc == 0 ? "accepted" : "rejected");
-		if (rc < 0)
-			cf_log_msg(CF_LOG_ERROR, COMPONENT, "handoff rejected: %s", err);
+		if (fd >= 0)
+			close(fd);
 	}
-	return NULL;
+	return true;
 }
 
 /* ---- metrics thread: a minimal HTTP/1.0-style server ---- */
@@ -785,7 +1094,10 @@ static int open_metrics(run_state *r, char *err, size_t errlen)
 	int one = 1;
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
 	sin.sin_addr.s_addr = addr;
+	/* SO_REUSEPORT: during an upgrade handoff the successor's policy side
+	 * binds the same port while the old one still answers scrapes. */
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
 	    bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(fd, 16) < 0) {
 		snprintf(err, errlen, "metrics listener %s: %s", r->cfg.metrics_listen,
 		         strerror(errno));
@@ -858,12 +1170,22 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: codeframe-agent run [--config FILE] [--socket PATH] [--policy FILE]...\n"
 	           "         [--state-dir DIR] [--metrics-listen ADDR:PORT] [--profile-dir DIR]\n"
-	           "         [--node-name NAME]\n");
+	           "         [--node-name NAME] [--kubeconfig FILE]\n");
 }
 
-static int parse_args(int argc, char **argv, na_config *cfg, char *err, size_t errlen)
+int na_run_parse_args(int argc, char **argv, na_config *cfg, char *err, size_t errlen)
 {
-	enum { O_CONFIG = 1, O_SOCKET, O_POLICY, O_STATE, O_METRICS, O_PROFILE, O_NODE, O_HELP };
+	enum {
+		O_CONFIG = 1,
+		O_SOCKET,
+		O_POLICY,
+		O_STATE,
+		O_METRICS,
+		O_PROFILE,
+		O_NODE,
+		O_KUBECONFIG,
+		O_HELP
+	};
 	static const struct option opts[] = {{"config", required_argument, NULL, O_CONFIG},
 	                                     {"socket", required_argument, NULL, O_SOCKET},
 	                                     {"policy", required_argument, NULL, O_POLICY},
@@ -871,6 +1193,7 @@ static int parse_args(int argc, char **argv, na_config *cfg, char *err, size_t e
 	                                     {"metrics-listen", required_argument, NULL, O_METRICS},
 	                                     {"profile-dir", required_argument, NULL, O_PROFILE},
 	                                     {"node-name", required_argument, NULL, O_NODE},
+	                                     {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
 	                                     {"help", no_argument, NULL, O_HELP},
 	                                     {NULL, 0, NULL, 0}};
 	/* The config file first, so flags override it whatever their order. */
@@ -910,6 +1233,9 @@ static int parse_args(int argc, char **argv, na_config *cfg, char *err, size_t e
 		case O_NODE:
 			rc = na_config_set(&cfg->node_name, optarg);
 			break;
+		case O_KUBECONFIG:
+			rc = na_config_set(&cfg->kubeconfig, optarg);
+			break;
 		case O_HELP:
 			usage(stdout);
 			free(policies);
@@ -943,14 +1269,6 @@ static int parse_args(int argc, char **argv, na_config *cfg, char *err, size_t e
 	return 0;
 }
 
-static int make_state_dir(const char *dir, char *err, size_t errlen)
-{
-	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
-		return 0;
-	snprintf(err, errlen, "cannot create state directory %s: %s", dir, strerror(errno));
-	return -errno;
-}
-
 static void shutdown_workers(run_state *r)
 {
 	pthread_mutex_lock(&r->list_mu);
@@ -976,9 +1294,9 @@ static void shutdown_workers(run_state *r)
 
 static int run_loop(run_state *r)
 {
-	struct epoll_event evs[64];
+	struct epoll_event evs[16];
 	for (;;) {
-		int n = epoll_wait(r->epfd, evs, 64, -1);
+		int n = epoll_wait(r->epfd, evs, 16, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -988,22 +1306,18 @@ static int run_loop(run_state *r)
 		bool reload = false;
 		for (int i = 0; i < n; i++) {
 			enum item_kind *k = evs[i].data.ptr;
-			if (*k == ITEM_CONTAINER) {
-				container_readable(r, (container *)(void *)k, evs[i].events);
+			if (*k == ITEM_HOLDER) {
+				if (!on_holder(r))
+					return 0; /* the holder stopped (or handed over) */
 			} else if (*k == ITEM_INOTIFY) {
 				reload |= drain_inotify(r);
 			} else if (*k == ITEM_SIGNAL) {
 				struct signalfd_siginfo si;
 				while (read(r->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-					if (si.ssi_signo == SIGHUP) {
+					if (si.ssi_signo == SIGHUP)
 						reload_policy(r, "SIGHUP");
-					} else {
-						cf_log_msg(CF_LOG_INFO, COMPONENT,
-						           "signal %u: answering what is in flight "
-						           "and exiting",
-						           si.ssi_signo);
+					else
 						return 0;
-					}
 				}
 			}
 		}
@@ -1012,15 +1326,20 @@ static int run_loop(run_state *r)
 	}
 }
 
-int na_run_main(int argc, char **argv)
+/* argv: [NA_RUN_POLICY_SIDE, FD, "run", run options...]. */
+int na_run_policy_main(int argc, char **argv)
 {
 	run_state r;
 	char err[1024] = "";
 	int status = 1;
 	memset(&r, 0, sizeof r);
 	r.epfd = r.sigfd = r.inofd = r.stop_efd = r.metrics_fd = -1;
+	r.hsock = r.control_fd = -1;
+	pthread_mutex_init(&r.park_mu, NULL);
+	pthread_cond_init(&r.park_cv, NULL);
 	pthread_rwlock_init(&r.policy_lock, NULL);
 	pthread_mutex_init(&r.list_mu, NULL);
+	pthread_mutex_init(&r.send_mu, NULL);
 	pthread_cond_init(&r.list_cv, NULL);
 	sigset_t set;
 	sigemptyset(&set);
@@ -1031,33 +1350,56 @@ int na_run_main(int argc, char **argv)
 	 * thread inherits the mask and only the signalfd sees these signals. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (argc < 3) {
+		fprintf(stderr, "codeframe-agent %s is started by `codeframe-agent run`\n",
+		        NA_RUN_POLICY_SIDE);
+		return 2;
+	}
+	char *end = NULL;
+	errno = 0;
+	long fd = strtol(argv[1], &end, 10);
+	if (errno || !end || *end || fd < 3 || fd > 65535) {
+		fprintf(stderr, "codeframe-agent %s: bad fd \"%s\"\n", NA_RUN_POLICY_SIDE, argv[1]);
+		return 2;
+	}
+	int type = 0;
+	socklen_t tlen = sizeof type;
+	if (getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_SEQPACKET) {
+		fprintf(stderr, "codeframe-agent %s: fd %ld is not the holder's socket\n",
+		        NA_RUN_POLICY_SIDE, fd);
+		return 2;
+	}
+	r.hsock = (int)fd;
+	fcntl(r.hsock, F_SETFD, FD_CLOEXEC);
+	/* Before any thread (capabilities are per thread): from here on only
+	 * CAP_SYS_PTRACE, for reading the targets' memory. */
+	char perr[256] = "";
+	if (na_privs_drop(perr, sizeof perr) < 0)
+		cf_log_msg(CF_LOG_WARNING, COMPONENT, "policy side keeps its privileges: %s", perr);
 	if (na_config_init(&r.cfg) < 0) {
 		fprintf(stderr, "codeframe-agent run: out of memory\n");
 		return 1;
 	}
-	int prc = parse_args(argc, argv, &r.cfg, err, sizeof err);
-	if (prc == 3) {
-		na_config_free(&r.cfg);
-		return 0;
-	}
+	int prc = na_run_parse_args(argc - 2, argv + 2, &r.cfg, err, sizeof err);
 	if (prc) {
 		if (err[0])
 			fprintf(stderr, "codeframe-agent run: %s\n", err);
 		na_config_free(&r.cfg);
-		return prc;
+		close(r.hsock);
+		return prc == 3 ? 0 : prc;
 	}
 	cf_log_set_min_level(r.cfg.log_level);
+	/* Diagnostics never stall the main thread on a stalled log reader (the
+	 * exec events have their own writer thread and drop when it stalls). */
+	FILE *log_stream = cf_log_open_nonblocking_stdout();
+	if (log_stream)
+		cf_log_set_stream(log_stream);
 	if (metrics_init(&r.m, err, sizeof err) < 0)
 		goto fail;
 	r.policy = load_policies(&r.cfg, err, sizeof err);
 	if (!r.policy)
 		goto fail;
-	if (make_state_dir(r.cfg.state_dir, err, sizeof err) < 0)
-		goto fail;
-	if (r.cfg.profile_dir[0] &&
-	    na_profile_install(r.cfg.profile_dir, r.cfg.socket, err, sizeof err) < 0)
-		goto fail;
-	gid_t group = (gid_t)-1;
+	r.approval_gid = (gid_t)-1;
 	if (r.cfg.approval_group[0]) {
 		struct group *g = getgrnam(r.cfg.approval_group);
 		if (!g) {
@@ -1065,13 +1407,13 @@ int na_run_main(int argc, char **argv)
 			         r.cfg.approval_group);
 			goto fail;
 		}
-		group = g->gr_gid;
+		r.approval_gid = g->gr_gid;
 	}
-	(void)group; /* the group governs the control socket (approvals), not
-	              * the runtime socket: runtimes connect as root */
-	r.listener = na_listener_open(r.cfg.socket, (gid_t)-1, err, sizeof err);
-	if (!r.listener)
+	r.approvals = na_approvals_new();
+	if (!r.approvals) {
+		snprintf(err, sizeof err, "out of memory");
 		goto fail;
+	}
 	if (open_metrics(&r, err, sizeof err) < 0)
 		goto fail;
 	/* Every exec is one event line (DESIGN.md), routine ones at level
@@ -1091,16 +1433,20 @@ int na_run_main(int argc, char **argv)
 	}
 	r.sig_tag = ITEM_SIGNAL;
 	r.ino_tag = ITEM_INOTIFY;
+	r.holder_tag = ITEM_HOLDER;
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &r.sig_tag};
 	epoll_ctl(r.epfd, EPOLL_CTL_ADD, r.sigfd, &ev);
 	ev.data.ptr = &r.ino_tag;
 	epoll_ctl(r.epfd, EPOLL_CTL_ADD, r.inofd, &ev);
+	ev.data.ptr = &r.holder_tag;
+	epoll_ctl(r.epfd, EPOLL_CTL_ADD, r.hsock, &ev);
+	fcntl(r.hsock, F_SETFL, fcntl(r.hsock, F_GETFL) | O_NONBLOCK);
 	watch_policies(&r);
-	if (pthread_create(&r.acceptor, NULL, acceptor_main, &r) != 0) {
-		snprintf(err, sizeof err, "cannot start the acceptor thread");
+	if (pthread_create(&r.approval_thread, NULL, approval_main, &r) != 0) {
+		snprintf(err, sizeof err, "cannot start the approval thread");
 		goto fail;
 	}
-	r.acceptor_started = true;
+	r.approval_started = true;
 	if (r.metrics_fd >= 0) {
 		if (pthread_create(&r.metrics_thread, NULL, metrics_main, &r) != 0) {
 			snprintf(err, sizeof err, "cannot start the metrics thread");
@@ -1108,11 +1454,13 @@ int na_run_main(int argc, char **argv)
 		}
 		r.metrics_started = true;
 	}
-	cf_log_msg(CF_LOG_INFO, COMPONENT,
-	           "listening on %s (policy level %s, %zu policy file(s), metrics %s, node %s)",
-	           r.cfg.socket, na_level_name(r.policy->level), r.cfg.n_policies,
-	           r.cfg.metrics_listen[0] ? r.cfg.metrics_listen : "off",
-	           r.cfg.node_name[0] ? r.cfg.node_name : "-");
+	char why[1200] = "";
+	r.node = na_node_new(r.cfg.kubeconfig, NULL, r.cfg.node_name, why, sizeof why);
+	if (!r.node)
+		cf_log_msg(CF_LOG_INFO, COMPONENT, "%s", why);
+	send_level(&r, NA_WIRE_READY, r.policy->level);
+	cf_log_msg(CF_LOG_DEBUG, COMPONENT, "policy side ready (pid %d, level %s)", (int)getpid(),
+	           na_level_name(r.policy->level));
 	status = run_loop(&r);
 	goto out;
 fail:
@@ -1125,19 +1473,41 @@ out:
 		if (write(r.stop_efd, &one, sizeof one) < 0)
 			cf_log_msg(CF_LOG_ERROR, COMPONENT, "cannot signal shutdown");
 	}
-	if (r.acceptor_started)
-		pthread_join(r.acceptor, NULL);
 	if (r.metrics_started)
 		pthread_join(r.metrics_thread, NULL);
+	if (r.control_started)
+		pthread_join(r.control_thread, NULL);
+	if (r.approval_started) {
+		pthread_mutex_lock(&r.park_mu);
+		r.stopping = true;
+		pthread_cond_signal(&r.park_cv);
+		pthread_mutex_unlock(&r.park_mu);
+		pthread_join(r.approval_thread, NULL);
+	}
+	/* Parked execs: the holder answers them (its default) once this
+	 * process is gone, or re-sends them to the next policy side. */
+	while (r.parked_head) {
+		parked *pk = r.parked_head;
+		r.parked_head = pk->next;
+		parked_free(pk);
+	}
+	if (r.control_fd >= 0)
+		close(r.control_fd); /* the holder owns the path */
+	pthread_mutex_lock(&r.list_mu);
+	for (container *c = r.containers; c; c = c->next)
+		container_hangup(c);
+	pthread_mutex_unlock(&r.list_mu);
 	shutdown_workers(&r);
 	bool workers_left = r.live_workers > 0;
+	/* Last: the workers have answered; now the node stops being ready. */
+	na_node_stop(r.node, r.unlabel);
+	na_node_free(r.node);
 	if (r.events) {
 		sync_dropped(&r);
 		na_events_flush(r.events);
 		if (!workers_left)
 			na_events_free(r.events);
 	}
-	na_listener_close(r.listener);
 	if (r.metrics_fd >= 0)
 		close(r.metrics_fd);
 	if (r.epfd >= 0)
@@ -1150,9 +1520,16 @@ out:
 		/* Stuck workers still use these; the process exit reclaims them. */
 		if (r.stop_efd >= 0)
 			close(r.stop_efd);
+		if (r.hsock >= 0)
+			close(r.hsock);
 		na_policy_free(r.policy);
 		cf_metrics_free(r.m.reg);
+		na_approvals_free(r.approvals);
 		na_config_free(&r.cfg);
+		if (log_stream) {
+			cf_log_set_stream(stdout);
+			fclose(log_stream);
+		}
 	}
 	return status;
 }

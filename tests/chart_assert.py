@@ -343,6 +343,8 @@ def check_agent(docs, v, kube_minor):
     need(c["args"][0] == "run", "main container does not run `run`")
     env = {e["name"]: e for e in c["env"]}
     need(env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName", "NODE_NAME")
+    need(env.get("POD_UID", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.uid",
+         "POD_UID (the upgrade handoff's retired marker)")
     seccomp_dir = a["kubeletDir"].rstrip("/") + "/seccomp"
     host = {x["hostPath"]["path"] for x in spec["volumes"] if "hostPath" in x}
     need(host == {seccomp_dir, "/run/codeframe-guard"}, f"hostPath volumes {host}")

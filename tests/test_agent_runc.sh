@@ -47,7 +47,7 @@ cleanup() {
 	fi
 	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	if [ -n "$AGENT_PID" ]; then kill "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null; fi
-	rm -rf "$TMP"
+	[ -n "${CF_KEEP_TMP:-}" ] || rm -rf "$TMP"
 }
 trap cleanup EXIT
 
@@ -162,6 +162,18 @@ sock_mode=$(stat -c %a "$SOCK")
 check socket_mode_0600 "$([ "$sock_mode" = 600 ]; echo $?)" "mode $sock_mode"
 cmp -s "$TMP/profile.json" "$TMP/seccomp/codeframe/worker.json"
 check run_installs_profile $? "worker.json differs from 'profile' output"
+
+# ---- least privilege: holder and policy side keep only CAP_SYS_PTRACE ----
+caps_ok() { # caps_ok PID
+	local st
+	st=$(cat "/proc/$1/status" 2>/dev/null) || return 1
+	echo "$st" | grep -q '^CapEff:[[:space:]]*0000000000080000$' &&
+		echo "$st" | grep -q '^CapBnd:[[:space:]]*0000000000080000$' &&
+		echo "$st" | grep -q '^NoNewPrivs:[[:space:]]*1$'
+}
+PS=$(pgrep -P "$AGENT_PID" -f __policy-side | head -1)
+caps_ok "$AGENT_PID" && [ -n "$PS" ] && caps_ok "$PS"
+check agent_keeps_only_cap_sys_ptrace $? "$(grep -E '^(CapEff|CapBnd|NoNewPrivs)' "/proc/$AGENT_PID/status" | tr '\n' ' ')"
 
 # ---- strict: allowed commands run ----
 b=$(mkbundle allowed '["sh","-c","/bin/true && /bin/echo ALLOWED_OK; /bin/cat /proc/self/comm"]' 1000 '[]' '' "$K8S_ANN")
@@ -343,6 +355,92 @@ if command -v crun >/dev/null; then
 	fi
 fi
 
+# ---- resilience: the policy side crashes, then the whole agent is replaced,
+# while a container execs in a loop. No exec may fail with ENOSYS or hang;
+# allowed execs keep running and denied ones keep failing with EPERM.
+mkdir -p "$TMP/ctl"
+chmod 0777 "$TMP/ctl"
+cat >"$ROOTFS/bin/loop.sh" <<'SH'
+i=0
+echo started >/ctl/started
+while [ ! -e /ctl/stop ]; do
+	/bin/true || echo "BAD_TRUE rc=$?"
+	/bin/wget -q http://127.0.0.1:1/ 2>/ctl/e
+	read -r line </ctl/e
+	case "$line" in *"not permitted"*) ;; *) echo "BAD_DENY $line" ;; esac
+	i=$((i + 1))
+	echo "$i" >/ctl/count
+done
+echo "LOOP_DONE $i"
+SH
+# count: how many loop iterations the container finished so far
+count() { local n; read -r n <"$TMP/ctl/count" 2>/dev/null; echo "${n:-0}"; }
+wait_more() { # wait_more N: until the loop did N more iterations (20 s)
+	local target=$(($(count) + $1))
+	wait_for 20 sh -c "n=\$(cat '$TMP/ctl/count' 2>/dev/null); [ \"\${n:-0}\" -ge $target ]"
+}
+policy_side() { pgrep -P "$1" -f __policy-side | head -1; }
+b=$(mkbundle loop '["/bin/sh","/bin/loop.sh"]' 1000 '[]' '' "$K8S_ANN")
+sed -i "s|\"mounts\":\[|\"mounts\":[{\"destination\":\"/ctl\",\"type\":\"bind\",\"source\":\"$TMP/ctl\",\"options\":[\"rbind\",\"rw\"]},|" "$b/config.json"
+(cd "$b" && timeout 120 $RUNC run "$ID-loop" >"$TMP/loop.out" 2>&1 </dev/null; echo $? >"$TMP/loop.rc") &
+BG_PIDS+=($!)
+if wait_for 20 test -e "$TMP/ctl/started" && wait_more 5; then
+	pass loop_container_runs
+	# kill -9 the policy side three times while execs are in flight
+	restarted=0
+	for k in 1 2 3; do
+		ps1=$(policy_side "$AGENT_PID")
+		[ -n "$ps1" ] && kill -9 "$ps1"
+		wait_for 10 sh -c "p=\$(pgrep -P $AGENT_PID -f __policy-side | head -1); [ -n \"\$p\" ] && [ \"\$p\" != '$ps1' ]" &&
+			restarted=$((restarted + 1))
+		wait_more 3
+	done
+	[ "$restarted" = 3 ] && log_has '"msg":"policy side restarted' && kill -0 "$AGENT_PID"
+	check policy_side_restarted_after_kill9 $? "restarted=$restarted"
+	wait_more 10
+	check execs_continue_after_policy_side_kill9 $? "count=$(count)"
+
+	# replace the whole agent with a successor sharing the state directory
+	OLD_PID=$AGENT_PID
+	"$AGENT" run --config "$TMP/agent.yaml" --socket "$SOCK" --policy "$TMP/policy/policy.yml" \
+		--node-name test-node >"$TMP/agent2.log" 2>&1 &
+	NEW_PID=$!
+	wait_for 30 sh -c "! kill -0 $OLD_PID 2>/dev/null"
+	wait "$OLD_PID"
+	old_rc=$?
+	AGENT_PID=$NEW_PID
+	[ "$old_rc" = 0 ] && kill -0 "$NEW_PID" && grep -aq 'took over [1-9][0-9]* container(s)' "$TMP/agent2.log"
+	check successor_takes_over_and_old_exits_0 $? "old rc=$old_rc; $(tail -3 "$TMP/agent2.log")"
+	[ -S "$SOCK" ]
+	check runtime_socket_kept_across_handoff $?
+	wait_more 10
+	check execs_continue_after_handoff $? "count=$(count)"
+	grep -a '"decision":"deny"' "$TMP/agent2.log" | grep "\"container\":\"runner\"" |
+		grep -q '"command":"/bin/wget -q http://127.0.0.1:1/"'
+	check successor_still_denies $?
+	# a new container after the handoff reaches the successor
+	bn=$(mkbundle afterhandoff '["sh","-c","/bin/echo NEW_OK; /bin/wget -q http://127.0.0.1:1/"]')
+	run_ctr afterhandoff "$bn"
+	grep -q NEW_OK "$TMP/afterhandoff.out" && grep -q "Operation not permitted" "$TMP/afterhandoff.out"
+	check new_container_after_handoff $? "$(cat "$TMP/afterhandoff.out")"
+	# and the successor's own policy side survives a kill -9 too
+	ps1=$(policy_side "$AGENT_PID")
+	[ -n "$ps1" ] && kill -9 "$ps1"
+	wait_more 5
+	check successor_survives_policy_side_kill9 $? "count=$(count)"
+
+	touch "$TMP/ctl/stop"
+	wait_for 30 test -s "$TMP/loop.rc"
+	loop_rc=$(cat "$TMP/loop.rc" 2>/dev/null)
+	[ "$loop_rc" = 0 ] && grep -q "LOOP_DONE" "$TMP/loop.out" && ! grep -q "BAD_" "$TMP/loop.out"
+	check no_exec_failed_or_hung $? "rc=$loop_rc $(grep -m5 'BAD_\|LOOP' "$TMP/loop.out")"
+	! grep -qi "function not implemented" "$TMP/loop.out"
+	check no_enosys $?
+	echo "NOTE: the loop container ran $(count) iterations (2 execs each) across 4 policy-side kills and 1 handoff"
+else
+	fail loop_container_runs "$(cat "$TMP/loop.out")"
+fi
+
 # ---- shutdown ----
 kill "$AGENT_PID"
 wait "$AGENT_PID"
@@ -353,5 +451,6 @@ check agent_exits_cleanly_on_sigterm $? "rc=$rc"
 if [ "$FAILS" -gt 0 ]; then
 	echo "--- agent log (last 60 lines) ---"
 	tail -n 60 "$TMP/agent.log"
+	[ -f "$TMP/agent2.log" ] && { echo "--- successor log (last 40 lines) ---"; tail -n 40 "$TMP/agent2.log"; }
 fi
 exit 0

@@ -179,3 +179,34 @@ Test(cf_log, parses_level_names)
 	cr_assert_eq(cf_log_parse_level("verbose", &l), -EINVAL);
 	cr_assert_eq(cf_log_parse_level("", &l), -EINVAL);
 }
+
+Test(cf_log, nonblocking_stdout_only_for_a_pipe)
+{
+	int saved = dup(STDOUT_FILENO);
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(dup2(p[1], STDOUT_FILENO), STDOUT_FILENO);
+	FILE *f = cf_log_open_nonblocking_stdout();
+	cr_assert_not_null(f);
+	cr_assert(fcntl(fileno(f), F_GETFL) & O_NONBLOCK, "its own open is non-blocking");
+	cr_assert_eq(fcntl(STDOUT_FILENO, F_GETFL) & O_NONBLOCK, 0, "stdout itself is not");
+	/* A full pipe: the write fails at once instead of waiting. */
+	char junk[4096];
+	memset(junk, 'x', sizeof junk);
+	while (write(fileno(f), junk, sizeof junk) > 0)
+		;
+	cr_assert_eq(errno, EAGAIN);
+	fclose(f);
+	/* Not a pipe: nothing to do. */
+	char path[] = "/tmp/cf_log_test.XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	cr_assert_eq(dup2(fd, STDOUT_FILENO), STDOUT_FILENO);
+	cr_assert_null(cf_log_open_nonblocking_stdout());
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	close(fd);
+	unlink(path);
+	close(p[0]);
+	close(p[1]);
+}

@@ -405,9 +405,13 @@ Test(na_run, unwritable_profile_dir_fails_startup)
 	free(e);
 }
 
+/* Same runtime socket, another state directory: not a successor (a
+ * successor shares the state directory), so it must not steal the socket. */
 Test(na_run, second_agent_refused)
 {
 	pid_t pid = start_agent();
+	char other[128];
+	snprintf(other, sizeof other, "%s/other-state", dir);
 	char *args[] = {(char *)"codeframe-agent",
 	                (char *)"run",
 	                (char *)"--socket",
@@ -419,7 +423,7 @@ Test(na_run, second_agent_refused)
 	                (char *)"--metrics-listen",
 	                (char *)"",
 	                (char *)"--state-dir",
-	                dir,
+	                other,
 	                NULL};
 	pid_t second = fork();
 	if (second == 0) {
