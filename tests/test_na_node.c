@@ -19,11 +19,11 @@
 
 #include "cf_buf.h"
 #include "support/fake_apiserver.h"
-#include "support/fake_ca.h"
+#include "support/ts_pki.h"
 
 #define NODES "/api/v1/nodes"
 
-static fake_ca ca;
+static ts_pki ca;
 static fake_apiserver *fs;
 static char dir[64], sock[128], policy[128], state[128], kc[128];
 static pid_t tracked[8];
@@ -48,7 +48,7 @@ static void write_file(const char *path, const char *text)
 static void setup(void)
 {
 	char err[512] = "";
-	cr_assert_eq(fake_ca_create(&ca, "agent", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ts_pki_create(&ca, "agent", err, sizeof err), 0, "%s", err);
 	fs = fake_apiserver_start(&ca, "node-token", err, sizeof err);
 	cr_assert_not_null(fs, "%s", err);
 	snprintf(dir, sizeof dir, "/tmp/na_node_test.XXXXXX");
@@ -78,7 +78,7 @@ static void teardown(void)
 	}
 	fake_apiserver_stop(fs);
 	fs = NULL;
-	fake_ca_destroy(&ca);
+	ts_pki_destroy(&ca);
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
