@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cf_buf.h"
+#include "cf_jarena.h"
 #include "cf_limits.h"
 
 const char *wh_decision_name(wh_decision d)
@@ -79,7 +80,9 @@ int wh_admission_parse(const char *body, size_t len, wh_admission_request *out, 
 		return -EINVAL;
 	}
 	const char *end = NULL;
+	cf_jarena_begin();
 	cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, false);
+	bool in_arena = cf_jarena_end(root != NULL);
 	if (!root) {
 		size_t off = end && end >= body ? (size_t)(end - body) : 0;
 		snprintf(err, errlen, "body is not JSON (error near byte %zu)", off);
@@ -151,9 +154,12 @@ int wh_admission_parse(const char *body, size_t len, wh_admission_request *out, 
 		out->name = n ? n : "";
 	}
 	out->root = root;
+	out->in_arena = in_arena;
 	return 0;
 fail:
 	cJSON_Delete(root);
+	if (in_arena)
+		cf_jarena_release();
 	memset(out, 0, sizeof *out);
 	return -EINVAL;
 }
@@ -163,6 +169,8 @@ void wh_admission_request_free(wh_admission_request *req)
 	if (!req)
 		return;
 	cJSON_Delete(req->root);
+	if (req->in_arena)
+		cf_jarena_release();
 	memset(req, 0, sizeof *req);
 }
 

@@ -31,6 +31,7 @@
 #include <cjson/cJSON.h>
 
 #include "cf_buf.h"
+#include "cf_jarena.h"
 #include "cf_kube.h"
 #include "cf_limits.h"
 #include "cf_log.h"
@@ -749,6 +750,12 @@ static int start_watch(server *sv, char *err, size_t errlen)
 
 static int start(server *sv, char *err, size_t errlen)
 {
+	/* Before any other thread uses cJSON: reviews parse into a
+	 * per-thread arena (cf_jarena.h). */
+	if (cf_jarena_install()) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	sv->cfg = build_config(&sv->fl, err, errlen);
 	if (!sv->cfg)
 		return -EINVAL;
