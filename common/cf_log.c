@@ -2,6 +2,9 @@
 #include "cf_log.h"
 
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -129,4 +132,156 @@ void cf_log_msg(cf_log_level level, const char *component, const char *fmt, ...)
 	cJSON_AddStringToObject(obj, "component", component);
 	cJSON_AddStringToObject(obj, "msg", msg);
 	cf_log_emit(level, obj);
+}
+
+/* ---- cf_log_line ---------------------------------------------------- */
+
+static void line_put(cf_log_line *l, const char *s, size_t n)
+{
+	if (l->failed)
+		return;
+	if (n + 1 > l->cap - l->len) {
+		size_t cap = l->cap ? l->cap : 256;
+		while (n + 1 > cap - l->len)
+			cap *= 2;
+		char *d = realloc(l->data, cap);
+		if (!d) {
+			l->failed = 1;
+			return;
+		}
+		l->data = d;
+		l->cap = cap;
+	}
+	memcpy(l->data + l->len, s, n);
+	l->len += n;
+	l->data[l->len] = '\0';
+}
+
+/* A JSON string exactly as cJSON prints it: ", \\ and the short control
+ * escapes, other bytes below 0x20 as \u00xx, everything else raw. */
+static void line_put_string(cf_log_line *l, const char *s)
+{
+	line_put(l, "\"", 1);
+	const char *run = s;
+	for (const unsigned char *p = (const unsigned char *)s;; p++) {
+		unsigned char c = *p;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		line_put(l, run, (size_t)((const char *)p - run));
+		if (!c)
+			break;
+		char esc[8];
+		switch (c) {
+		case '"':
+			line_put(l, "\\\"", 2);
+			break;
+		case '\\':
+			line_put(l, "\\\\", 2);
+			break;
+		case '\b':
+			line_put(l, "\\b", 2);
+			break;
+		case '\f':
+			line_put(l, "\\f", 2);
+			break;
+		case '\n':
+			line_put(l, "\\n", 2);
+			break;
+		case '\r':
+			line_put(l, "\\r", 2);
+			break;
+		case '\t':
+			line_put(l, "\\t", 2);
+			break;
+		default:
+			snprintf(esc, sizeof esc, "\\u%04x", c);
+			line_put(l, esc, 6);
+		}
+		run = (const char *)p + 1;
+	}
+	line_put(l, "\"", 1);
+}
+
+static void line_key(cf_log_line *l, const char *key)
+{
+	line_put(l, ",", 1);
+	line_put_string(l, key);
+	line_put(l, ":", 1);
+}
+
+int cf_log_begin(cf_log_line *l, cf_log_level level)
+{
+	memset(l, 0, sizeof *l);
+	if (level < log_min)
+		return 0;
+	char stamp[40];
+	cf_log_timestamp(stamp, sizeof stamp);
+	line_put(l, "{\"time\":", 8);
+	line_put_string(l, stamp);
+	line_key(l, "level");
+	line_put_string(l, cf_log_level_name(level));
+	if (l->failed) {
+		free(l->data);
+		memset(l, 0, sizeof *l);
+		return 0;
+	}
+	return 1;
+}
+
+void cf_log_add_str(cf_log_line *l, const char *key, const char *value)
+{
+	if (!value)
+		return;
+	line_key(l, key);
+	line_put_string(l, value);
+}
+
+void cf_log_add_uint(cf_log_line *l, const char *key, unsigned long long value)
+{
+	char num[32];
+	if (value <= (unsigned long long)INT_MAX) {
+		snprintf(num, sizeof num, "%llu", value);
+	} else {
+		/* What cJSON prints for a double beyond int range (with its
+		 * tolerant round-trip test). */
+		double d = (double)value, back = 0;
+		snprintf(num, sizeof num, "%1.15g", d);
+		if (sscanf(num, "%lg", &back) != 1 ||
+		    fabs(back - d) > fmax(fabs(back), fabs(d)) * DBL_EPSILON)
+			snprintf(num, sizeof num, "%1.17g", d);
+	}
+	line_key(l, key);
+	line_put(l, num, strlen(num));
+}
+
+void cf_log_add_true(cf_log_line *l, const char *key)
+{
+	line_key(l, key);
+	line_put(l, "true", 4);
+}
+
+void cf_log_add_raw(cf_log_line *l, const char *key, const char *value)
+{
+	if (!value)
+		return;
+	line_key(l, key);
+	line_put(l, value, strlen(value));
+}
+
+char *cf_log_finish(cf_log_line *l)
+{
+	line_put(l, "}\n", 2);
+	char *text = l->failed ? NULL : l->data;
+	if (!text)
+		free(l->data);
+	memset(l, 0, sizeof *l);
+	return text;
+}
+
+void cf_log_end(cf_log_line *l)
+{
+	char *text = cf_log_finish(l);
+	if (text)
+		cf_log_write_line(text);
+	free(text);
 }
