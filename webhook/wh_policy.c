@@ -271,13 +271,18 @@ typedef struct limit_rule {
 	const wh_quantity *max; /* NULL: no maximum */
 } limit_rule;
 
-/* A set limit must be a quantity, > 0, and within the configured maximum. */
+/* A set limit must be a quantity, > 0, and within the configured maximum.
+ * The path (base.resources.limits.<resource>) is only built for a finding:
+ * this runs for every limit of every container. */
 static void check_limit_value(wh_psa_pod *pod, const wh_psa_container *c, const cJSON *value,
-                              const char *path, const limit_rule *rule)
+                              const char *base, const limit_rule *rule)
 {
 	wh_quantity q;
-	char shown[64], max[64];
+	char shown[64], max[64], path[192];
 	int rc = wh_quantity_from_json(value, &q);
+	if (rc == 0 && q.nanos > 0 && !(rule->max && wh_quantity_cmp(&q, rule->max) > 0))
+		return;
+	pathf(path, sizeof path, "%s.resources.limits.%s", base, rule->resource);
 	if (rc) {
 		const char *text = cJSON_IsString(value) ? value->valuestring
 		                   : value->valuestring  ? value->valuestring
@@ -314,11 +319,8 @@ static void check_resource_limits(wh_psa_pod *pod, const wh_policy_config *cfg)
 		const limit_rule *rule = &rules[r];
 		const cJSON *pv = cf_json_get(pod_limits, rule->resource);
 		bool pod_set = pv && !cJSON_IsNull(pv);
-		if (pod_set) {
-			pathf(path, sizeof path, "%s.resources.limits.%s", pod->spec_path,
-			      rule->resource);
-			check_limit_value(pod, NULL, pv, path, rule);
-		}
+		if (pod_set)
+			check_limit_value(pod, NULL, pv, pod->spec_path, rule);
 		for (size_t i = 0; i < pod->n_ctrs; i++) {
 			const wh_psa_container *c = &pod->ctrs[i];
 			/* Ephemeral containers cannot carry resources (API rule). */
@@ -329,13 +331,14 @@ static void check_resource_limits(wh_psa_pod *pod, const wh_policy_config *cfg)
 			bool set = v && !cJSON_IsNull(v);
 			if (!set && (!rule->required || pod_set))
 				continue;
+			if (set) {
+				check_limit_value(pod, c, v, c->path, rule);
+				continue;
+			}
 			pathf(path, sizeof path, "%s.resources.limits.%s", c->path, rule->resource);
-			if (set)
-				check_limit_value(pod, c, v, path, rule);
-			else
-				wh_psa_violation(pod, "resourceLimits", c, path,
-				                 "must be set (or %s.resources.limits.%s)",
-				                 pod->spec_path, rule->resource);
+			wh_psa_violation(pod, "resourceLimits", c, path,
+			                 "must be set (or %s.resources.limits.%s)", pod->spec_path,
+			                 rule->resource);
 		}
 	}
 }
