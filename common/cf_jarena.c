@@ -13,6 +13,7 @@ typedef struct arena {
 	size_t used;   /* bytes handed out since the last rewind */
 	unsigned live; /* kept trees not yet released */
 	bool active;   /* inside begin/end */
+	bool spilled;  /* an allocation inside begin/end came from malloc */
 } arena;
 
 static _Thread_local arena th;
@@ -41,6 +42,8 @@ static void *hook_malloc(size_t n)
 			return p;
 		}
 	}
+	if (th.active)
+		th.spilled = true;
 	return malloc(n);
 }
 
@@ -87,13 +90,18 @@ void cf_jarena_begin(void)
 	if (th.live == 0)
 		th.used = 0;
 	th.active = true;
+	th.spilled = false;
 }
 
-bool cf_jarena_end(bool kept)
+bool cf_jarena_end(bool kept, bool *whole)
 {
+	if (whole)
+		*whole = false;
 	if (!th.active)
 		return false;
 	th.active = false;
+	if (whole)
+		*whole = !th.spilled;
 	if (kept)
 		th.live++;
 	return kept;

@@ -39,9 +39,12 @@ bool cf_jarena_installed(void);
 void cf_jarena_begin(void);
 /* kept: the parse produced a tree that is still alive. Returns true when
  * that tree lives (partly) in the arena: call cf_jarena_release once it has
- * been deleted. */
-bool cf_jarena_end(bool kept);
-/* A tree for which cf_jarena_end returned true has been deleted. */
+ * been deleted. *whole (may be NULL) tells whether every allocation since
+ * begin came from the arena: then, as long as nothing was attached to the
+ * tree since, cJSON_Delete of it would free nothing and may be skipped. */
+bool cf_jarena_end(bool kept, bool *whole);
+/* A tree for which cf_jarena_end returned true has been deleted (or, when
+ * whole, is no longer used). */
 void cf_jarena_release(void);
 
 #endif

@@ -83,7 +83,8 @@ int wh_admission_parse(const char *body, size_t len, wh_admission_request *out, 
 	const char *end = NULL;
 	cf_jarena_begin();
 	cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, false);
-	bool in_arena = cf_jarena_end(root != NULL);
+	bool arena_whole;
+	bool in_arena = cf_jarena_end(root != NULL, &arena_whole);
 	if (!root) {
 		size_t off = end && end >= body ? (size_t)(end - body) : 0;
 		snprintf(err, errlen, "body is not JSON (error near byte %zu)", off);
@@ -156,6 +157,7 @@ int wh_admission_parse(const char *body, size_t len, wh_admission_request *out, 
 	}
 	out->root = root;
 	out->in_arena = in_arena;
+	out->arena_whole = in_arena && arena_whole;
 	return 0;
 fail:
 	cJSON_Delete(root);
@@ -169,7 +171,10 @@ void wh_admission_request_free(wh_admission_request *req)
 {
 	if (!req)
 		return;
-	cJSON_Delete(req->root);
+	/* A tree wholly in the arena holds no malloc'd memory: walking it to
+	 * free nothing would cost as much as a tenth of the parse. */
+	if (!req->arena_whole)
+		cJSON_Delete(req->root);
 	if (req->in_arena)
 		cf_jarena_release();
 	memset(req, 0, sizeof *req);
