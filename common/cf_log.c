@@ -55,12 +55,39 @@ int cf_log_parse_level(const char *name, cf_log_level *out)
 
 void cf_log_timestamp(char *out, size_t outlen)
 {
+	/* Every decision line asks for the time: the calendar part is only
+	 * recomputed when the second changes (gmtime_r takes glibc's time
+	 * zone lock, shared by all threads). */
+	static _Thread_local time_t cached_sec = (time_t)-1;
+	static _Thread_local char cached[64]; /* "YYYY-MM-DDTHH:MM:SS" */
+	static _Thread_local size_t cached_len;
 	struct timespec ts;
-	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	if (ts.tv_sec != cached_sec) {
+		struct tm tm;
+		gmtime_r(&ts.tv_sec, &tm);
+		int n = snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d",
+		                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		                 tm.tm_min, tm.tm_sec);
+		cached_len = n > 0 && (size_t)n < sizeof cached ? (size_t)n : 0;
+		cached_sec = cached_len ? ts.tv_sec : (time_t)-1;
+	}
+	char full[72];
+	size_t n = cached_len;
+	int ms = (int)(ts.tv_nsec / 1000000);
+	memcpy(full, cached, n);
+	full[n] = '.';
+	full[n + 1] = (char)('0' + ms / 100);
+	full[n + 2] = (char)('0' + ms / 10 % 10);
+	full[n + 3] = (char)('0' + ms % 10);
+	full[n + 4] = 'Z';
+	n += 5;
+	if (!outlen)
+		return;
+	if (n > outlen - 1)
+		n = outlen - 1; /* cut like snprintf */
+	memcpy(out, full, n);
+	out[n] = '\0';
 }
 
 char *cf_log_format(cf_log_level level, cJSON *obj)

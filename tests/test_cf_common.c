@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cf_buf.h"
@@ -265,4 +266,35 @@ Test(cf_log, line_builder_end_writes_one_line)
 	cr_assert_null(fgets(buf, sizeof buf, f), "exactly one line");
 	fclose(f);
 	unlink(path);
+}
+
+Test(cf_log, timestamp_is_utc_with_milliseconds)
+{
+	char a[40], b[40];
+	for (int i = 0; i < 3; i++) { /* cached second and recomputed */
+		time_t before = time(NULL);
+		cf_log_timestamp(a, sizeof a);
+		time_t after = time(NULL);
+		cr_assert_eq(strlen(a), 24, "%s", a);
+		cr_assert_eq(a[4], '-');
+		cr_assert_eq(a[10], 'T');
+		cr_assert_eq(a[19], '.');
+		cr_assert_eq(a[23], 'Z');
+		for (int k = 20; k < 23; k++)
+			cr_assert(a[k] >= '0' && a[k] <= '9', "%s", a);
+		int ok = 0;
+		for (time_t t = before; t <= after; t++) {
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
+			ok |= strncmp(a, b, 19) == 0;
+		}
+		cr_assert(ok, "%s is not the current UTC time", a);
+	}
+	/* A short buffer is cut like snprintf, never overrun. */
+	char small[12];
+	memset(small, 'x', sizeof small);
+	cf_log_timestamp(small, 10);
+	cr_assert_eq(strlen(small), 9);
+	cr_assert_eq(small[11], 'x');
 }
