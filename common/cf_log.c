@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cf_limits.h"
 
@@ -127,8 +128,26 @@ void cf_log_write_line(const char *line)
 {
 	pthread_mutex_lock(&log_lock);
 	FILE *f = log_stream ? log_stream : stdout;
-	fputs(line, f);
-	fflush(f);
+	/* One write(2) of the whole line, as fputs+fflush would do, without
+	 * copying it through stdio's buffer first (after flushing whatever
+	 * else was printed there, to keep the order). Streams without a file
+	 * descriptor (memory streams) go through stdio. */
+	int fd = fflush(f) == 0 ? fileno(f) : -1;
+	if (fd < 0) {
+		fputs(line, f);
+		fflush(f);
+	} else {
+		size_t n = strlen(line);
+		while (n) {
+			ssize_t w = write(fd, line, n);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break; /* nowhere to log to: the line is lost, as with fputs */
+			line += w;
+			n -= (size_t)w;
+		}
+	}
 	pthread_mutex_unlock(&log_lock);
 }
 
