@@ -76,8 +76,8 @@ typedef struct conn_ctx {
 	gnutls_session_t session;
 	wh_http_server *srv;
 	wh_tls_cred *cred;
-	bool corked;        /* the response being sent is held in GnuTLS's cork buffer */
-	bool tcp_uncorked;  /* TCP_CORK cleared once (see uncork_reply) */
+	bool corked;       /* the response being sent is held in GnuTLS's cork buffer */
+	bool tcp_uncorked; /* TCP_CORK cleared once (see uncork_reply) */
 } conn_ctx;
 
 #define SESSION_BUCKETS 1024u
@@ -202,7 +202,7 @@ static conn_ctx *conn_of(struct MHD_Connection *conn)
 static void cork_reply(struct MHD_Connection *conn, size_t body_len)
 {
 	conn_ctx *c = conn_of(conn);
-	if (!c || c->corked || body_len > CORK_MAX_BYTES - 1024u)
+	if (!c || c->corked || body_len > CORK_MAX_BYTES - 1024u) /* 1 KiB for headers */
 		return;
 	/* Only when everything sent before has left the socket (the usual
 	 * request-response client): then the record fits in the socket
