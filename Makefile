@@ -110,3 +110,16 @@ manifests:
 # reachable, so a pipeline never mistakes "nothing built" for success.
 images:
 	scripts/images.sh
+
+# End-to-end against a real control plane built from Go source (tests/e2e,
+# docs/testing.md). The first run builds kube-apiserver & co. (slow, cached in
+# build/e2e); `e2e` always tears the cluster down.
+.PHONY: e2e-build e2e-cluster-up e2e-cluster-down
+e2e-build:
+	scripts/e2e-build.sh
+e2e-cluster-up:
+	scripts/e2e-cluster.sh up
+e2e-cluster-down:
+	scripts/e2e-cluster.sh down
+e2e: $(BUILD)/codeframe-webhook
+	BUILD=$(BUILD) scripts/e2e-test.sh

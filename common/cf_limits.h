@@ -64,6 +64,11 @@
 /* TLS certificate and key files, and certificates in one chain. */
 #define CF_MAX_TLS_FILE_BYTES  (1024u * 1024u)
 #define CF_MAX_TLS_CHAIN_CERTS 16u
+/* Self-managed TLS: the Secret's values are untrusted (anyone with update
+ * on it could have written them): CAs in ca.crt (two during a rollover),
+ * and bytes of one decoded PEM value. */
+#define CF_MAX_TLS_BUNDLE_CERTS     8u
+#define CF_MAX_TLS_SECRET_PEM_BYTES (64u * 1024u)
 
 /* Metrics: label sets per family (label values can come from requests),
  * histogram buckets, and a label value's length (longer ones are cut). */
@@ -99,5 +104,23 @@
 /* Command policy files: entries per list, findings kept per decision. */
 #define CF_AGENT_MAX_POLICY_ENTRIES 4096u
 #define CF_AGENT_MAX_FINDINGS       16u
+/* Node agent: a runtime's seccomp handoff (OCI container process state JSON
+ * plus SCM_RIGHTS). Pod annotations ride along (Kubernetes caps them at
+ * 256 KiB), so 1 MiB leaves room; a handoff that is not complete within the
+ * timeout is dropped so one stuck runtime cannot stall the listener. */
+#define CF_HANDOFF_MAX_BYTES  (1024u * 1024u)
+#define CF_HANDOFF_MAX_FDS    16u
+#define CF_HANDOFF_TIMEOUT_MS 5000
+/* Identity strings from annotations: Kubernetes object names are <= 253
+ * characters; project/user ids are operator-defined and capped here. */
+#define CF_IDENTITY_MAX_FIELD 256u
+/* /proc/PID/environ of a container's init process, read for
+ * CODEFRAME_PROJECT_ID/CODEFRAME_USER_ID (ARG_MAX-sized environments exist). */
+#define CF_PROC_ENVIRON_MAX_BYTES (2u * 1024u * 1024u)
+/* Agent config file (`run --config`). */
+#define CF_AGENT_CONFIG_MAX_BYTES (1024u * 1024u)
+/* Metrics HTTP server: request head size and per-connection deadline. */
+#define CF_METRICS_MAX_REQUEST_BYTES 8192u
+#define CF_METRICS_IO_TIMEOUT_MS     2000
 
 #endif

@@ -16,6 +16,8 @@
 #include "cf_log.h"
 #include "na_cmdpolicy.h"
 #include "na_procmem.h"
+#include "na_profile.h"
+#include "na_run.h"
 #include "na_supervise.h"
 
 struct command {
@@ -30,6 +32,11 @@ static int cmd_exec(int argc, char **argv);
 static const struct command commands[] = {
     {"check-command", cmd_check, "check-command [--policy FILE]... -- ARGV..."},
     {"exec", cmd_exec, "exec [--policy FILE]... [--log FILE] [--log-level LEVEL] -- CMD ARGS..."},
+    {"profile", na_profile_cmd_profile, "profile [--listener PATH]"},
+    {"install-profile", na_profile_cmd_install, "install-profile [--dir DIR] [--listener PATH]"},
+    {"run", na_run_main,
+     "run [--config FILE] [--socket PATH] [--policy FILE]... [--state-dir DIR]\n"
+     "      [--metrics-listen ADDR:PORT] [--profile-dir DIR] [--node-name NAME]"},
 };
 
 static void usage(FILE *f)

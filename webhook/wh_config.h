@@ -41,6 +41,14 @@ typedef struct wh_server_config {
 	char webhook_config[254];
 	char service[254];
 	char kubeconfig[4096];
+	/* Self-managed TLS (docs/tls.md): key type "ecdsa-p256" (default),
+	 * "rsa-2048", "rsa-3072", "rsa-4096"; validity periods, the rollover
+	 * propagation period and the Secret re-read interval, in seconds. */
+	char tls_key_type[16];
+	unsigned tls_ca_validity;   /* default 157680000 (5 years) */
+	unsigned tls_leaf_validity; /* default 7776000 (90 days) */
+	unsigned tls_propagation;   /* default 300 */
+	unsigned tls_sync_interval; /* default 60 */
 	char **network_policy_files;
 	size_t n_network_policy_files;
 } wh_server_config;

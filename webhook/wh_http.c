@@ -148,6 +148,8 @@ static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_
 		return -1;
 	if (!c->cred)
 		c->cred = wh_tls_store_acquire(c->srv->tls);
+	if (!c->cred)
+		return -1; /* self-managed TLS before its first certificate */
 	unsigned n;
 	*pcert = wh_tls_cred_pcerts(c->cred, &n);
 	*pcert_length = n;

@@ -22,7 +22,8 @@ static const struct command {
      "  serve [--config FILE] [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
      "        [--profile NAME] [--mode enforce|warn|audit] [--network-policies FILE...]\n"
      "        [--kubeconfig FILE] [--probe-listen ADDR:PORT]\n"
-     "        the HTTPS admission webhook (docs/server.md, docs/kube.md)\n"},
+     "        [--tls-secret NAMESPACE/NAME --webhook-config NAME --service NAME]\n"
+     "        the HTTPS admission webhook (docs/server.md, docs/kube.md, docs/tls.md)\n"},
 };
 
 static void usage(FILE *f)

@@ -38,6 +38,7 @@
 #include "cf_metrics.h"
 #include "cf_yaml.h"
 #include "wh_admission.h"
+#include "wh_certmgr.h"
 #include "wh_cli.h"
 #include "wh_config.h"
 #include "wh_http.h"
@@ -74,6 +75,9 @@ typedef struct server {
 	wh_watch *watch;
 	pthread_mutex_t watch_metrics_lock; /* turns watch stats into counters */
 	cf_metric *m_watch_events, *m_watch_errors, *m_watch_relists, *m_netpols;
+	/* Self-managed TLS (issue 5), when configured. */
+	wh_certmgr *certmgr;
+	cf_metric *m_rotations, *m_tls_api_errors, *m_ca_expiry;
 } server;
 
 static void log_error(const char *msg, const char *detail)
@@ -479,6 +483,19 @@ static void watch_metrics(server *sv)
 	pthread_mutex_unlock(&sv->watch_metrics_lock);
 }
 
+static void certmgr_metrics(server *sv)
+{
+	if (!sv->certmgr)
+		return;
+	wh_certmgr_stats st;
+	wh_certmgr_stats_get(sv->certmgr, &st);
+	pthread_mutex_lock(&sv->watch_metrics_lock);
+	counter_follow(sv->m_rotations, st.rotations);
+	counter_follow(sv->m_tls_api_errors, st.api_errors);
+	cf_metric_set(sv->m_ca_expiry, NULL, (double)st.ca_not_after);
+	pthread_mutex_unlock(&sv->watch_metrics_lock);
+}
+
 static void on_probe(void *ctx, wh_http_endpoint ep, wh_http_reply *out)
 {
 	server *sv = ctx;
@@ -491,18 +508,23 @@ static void on_probe(void *ctx, wh_http_endpoint ep, wh_http_reply *out)
 		bool need_np = netpol_check_active(cfg);
 		wh_config_unref(cfg);
 		bool synced = wh_npcache_synced(sv->npcache);
+		/* Self-managed: ready only once a certificate whose CA is in
+		 * the caBundle is served. */
+		bool cert = !sv->certmgr || wh_certmgr_ready(sv->certmgr);
 		char text[256];
-		snprintf(text, sizeof text, "config loaded\ncertificate loaded\n%s",
+		snprintf(text, sizeof text, "config loaded\n%s%s",
+		         cert ? "certificate loaded\n" : "certificate not served yet\n",
 		         !need_np ? ""
 		         : synced ? "netpol cache synced\n"
 		                  : "netpol cache not synced\n");
-		reply_text(out, need_np && !synced ? 503 : 200, text);
+		reply_text(out, (need_np && !synced) || !cert ? 503 : 200, text);
 		return;
 	}
 	cf_metric_set(sv->m_cert_expiry, NULL, (double)wh_tls_store_not_after(sv->tls));
 	cf_metric_set(sv->m_netpol_synced, NULL, wh_npcache_synced(sv->npcache) ? 1.0 : 0.0);
 	cf_metric_set(sv->m_inflight, NULL, (double)wh_http_inflight(sv->http));
 	watch_metrics(sv);
+	certmgr_metrics(sv);
 	cf_buf b;
 	cf_buf_init(&b, 0);
 	if (cf_metrics_render(sv->metrics, &b)) {
@@ -616,6 +638,21 @@ static int setup_metrics(server *sv, char *err, size_t errlen)
 	                                 0, err, errlen);
 	if (!sv->m_watch_events || !sv->m_watch_errors || !sv->m_watch_relists || !sv->m_netpols)
 		return -EINVAL;
+	sv->m_rotations = cf_metrics_counter(
+	    m, "codeframe_webhook_certificate_rotations_total",
+	    "Self-managed TLS: times this replica started serving a renewed certificate.", NULL, 0,
+	    err, errlen);
+	sv->m_tls_api_errors = cf_metrics_counter(
+	    m, "codeframe_webhook_certificate_api_errors_total",
+	    "Self-managed TLS: failed API requests on the Secret and the webhook configuration "
+	    "(409/422 races included).",
+	    NULL, 0, err, errlen);
+	sv->m_ca_expiry = cf_metrics_gauge(
+	    m, "codeframe_webhook_ca_expiry_timestamp_seconds",
+	    "Self-managed TLS: notAfter of the CA that signed the served certificate, Unix time.",
+	    NULL, 0, err, errlen);
+	if (!sv->m_rotations || !sv->m_tls_api_errors || !sv->m_ca_expiry)
+		return -EINVAL;
 	return 0;
 }
 
@@ -708,6 +745,9 @@ static void server_free(server *sv)
 	/* After the HTTP threads (no reader left), before the cache it fills. */
 	wh_watch_stop(sv->watch);
 	sv->watch = NULL;
+	/* After the HTTP threads, before the store it fills. */
+	wh_certmgr_free(sv->certmgr);
+	sv->certmgr = NULL;
 	wh_tls_store_free(sv->tls);
 	wh_npcache_free(sv->npcache);
 	cf_metrics_free(sv->metrics);
@@ -755,6 +795,76 @@ static int start_watch(server *sv, char *err, size_t errlen)
 	return 0;
 }
 
+/* Self-managed TLS: the certificate comes from the Secret through the
+ * API (wh_certmgr); the store starts empty and /readyz says 503 until the
+ * manager serves a certificate whose CA is in the caBundle. */
+static int start_certmgr(server *sv, char *err, size_t errlen)
+{
+	const wh_server_config *s = &sv->cfg->server;
+	char ns[254], name[254];
+	const char *slash = strchr(s->tls_secret, '/');
+	if (!slash || slash == s->tls_secret || !slash[1] || strchr(slash + 1, '/') ||
+	    (size_t)(slash - s->tls_secret) >= sizeof ns || strlen(slash + 1) >= sizeof name) {
+		snprintf(err, errlen, "--tls-secret \"%s\" is not NAMESPACE/NAME", s->tls_secret);
+		return -EINVAL;
+	}
+	snprintf(ns, sizeof ns, "%.*s", (int)(slash - s->tls_secret), s->tls_secret);
+	snprintf(name, sizeof name, "%s", slash + 1);
+	wh_pki_key_type kt;
+	if (wh_pki_key_type_parse(s->tls_key_type, &kt)) {
+		snprintf(err, errlen, "unknown TLS key type \"%s\"", s->tls_key_type);
+		return -EINVAL;
+	}
+	bool in_cluster = !s->kubeconfig[0] && cf_kube_in_cluster_detect(NULL);
+	if (!s->kubeconfig[0] && !in_cluster) {
+		snprintf(err, errlen,
+		         "self-managed TLS needs API access: run in a pod with a "
+		         "service account, or give --kubeconfig");
+		return -EINVAL;
+	}
+	cf_kube_config kc;
+	char e[1024] = "";
+	int rc = s->kubeconfig[0] ? cf_kube_config_kubeconfig(s->kubeconfig, NULL, &kc, e, sizeof e)
+	                          : cf_kube_config_in_cluster(NULL, &kc, e, sizeof e);
+	if (rc) {
+		snprintf(err, errlen, "Kubernetes API access: %.900s", e);
+		return rc;
+	}
+	sv->tls = wh_tls_store_new_memory();
+	if (!sv->tls) {
+		cf_kube_config_free(&kc);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	wh_certmgr_options o = {.kube = &kc,
+	                        .secret_namespace = ns,
+	                        .secret_name = name,
+	                        .webhook_config = s->webhook_config,
+	                        .service = s->service,
+	                        .key_type = kt,
+	                        .ca_validity_s = s->tls_ca_validity,
+	                        .leaf_validity_s = s->tls_leaf_validity,
+	                        .propagation_s = s->tls_propagation,
+	                        .interval_s = s->tls_sync_interval,
+	                        .tls = sv->tls};
+	sv->certmgr = wh_certmgr_new(&o, e, sizeof e);
+	if (!sv->certmgr || wh_certmgr_start(sv->certmgr, e, sizeof e)) {
+		snprintf(err, errlen, "self-managed TLS: %.900s", e);
+		cf_kube_config_free(&kc);
+		return -EINVAL;
+	}
+	cJSON *obj = cJSON_CreateObject();
+	cJSON_AddStringToObject(obj, "component", "serve");
+	cJSON_AddStringToObject(obj, "msg", "self-managed TLS");
+	cJSON_AddStringToObject(obj, "secret", s->tls_secret);
+	cJSON_AddStringToObject(obj, "webhook_configuration", s->webhook_config);
+	cJSON_AddStringToObject(obj, "service", s->service);
+	cJSON_AddStringToObject(obj, "api", kc.source);
+	cf_log_emit(CF_LOG_INFO, obj);
+	cf_kube_config_free(&kc);
+	return 0;
+}
+
 static int start(server *sv, char *err, size_t errlen)
 {
 	/* Before any other thread uses cJSON: reviews parse into a
@@ -767,14 +877,23 @@ static int start(server *sv, char *err, size_t errlen)
 	if (!sv->cfg)
 		return -EINVAL;
 	const wh_server_config *s = &sv->cfg->server;
-	if (s->tls_secret[0] || s->webhook_config[0] || s->service[0]) {
+	bool self_managed = s->tls_secret[0] || s->webhook_config[0] || s->service[0];
+	if (self_managed && (!s->tls_secret[0] || !s->webhook_config[0] || !s->service[0])) {
 		snprintf(err, errlen,
-		         "self-managed TLS (--tls-secret/--webhook-config/--service) "
-		         "needs the Kubernetes API client, not in this build; use "
-		         "--tls-cert and --tls-key");
-		return -ENOTSUP;
+		         "self-managed TLS needs all of --tls-secret NS/NAME, "
+		         "--webhook-config NAME and --service NAME (missing %s)",
+		         !s->tls_secret[0]       ? "--tls-secret"
+		         : !s->webhook_config[0] ? "--webhook-config"
+		                                 : "--service");
+		return -EINVAL;
 	}
-	if (!s->tls_cert[0] || !s->tls_key[0]) {
+	if (self_managed && (s->tls_cert[0] || s->tls_key[0])) {
+		snprintf(err, errlen,
+		         "--tls-cert/--tls-key and self-managed TLS (--tls-secret) "
+		         "exclude each other");
+		return -EINVAL;
+	}
+	if (!self_managed && (!s->tls_cert[0] || !s->tls_key[0])) {
 		snprintf(err, errlen,
 		         "a certificate is required: --tls-cert FILE --tls-key FILE "
 		         "(or server.tlsCert/tlsKey in the config)");
@@ -797,9 +916,14 @@ static int start(server *sv, char *err, size_t errlen)
 	} else if (start_watch(sv, err, errlen)) {
 		return -EINVAL;
 	}
-	sv->tls = wh_tls_store_new(s->tls_cert, s->tls_key, err, errlen);
-	if (!sv->tls)
-		return -EINVAL;
+	if (self_managed) {
+		if (start_certmgr(sv, err, errlen))
+			return -EINVAL;
+	} else {
+		sv->tls = wh_tls_store_new(s->tls_cert, s->tls_key, err, errlen);
+		if (!sv->tls)
+			return -EINVAL;
+	}
 	cf_metric_set(sv->m_cert_expiry, NULL, (double)wh_tls_store_not_after(sv->tls));
 	wh_http_options opt = {.listen = s->listen,
 	                       .probe_listen = s->probe_listen,

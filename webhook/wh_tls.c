@@ -105,21 +105,19 @@ out:
 	return same;
 }
 
-wh_tls_cred *wh_tls_cred_load(const char *cert_path, const char *key_path, char *err, size_t errlen)
+/* The parsing shared by the file and the memory source; `cert_name` and
+ * `key_name` only label messages. */
+static wh_tls_cred *cred_from_pem(const char *cert, size_t cert_len, const char *key,
+                                  size_t key_len, const char *cert_name, const char *key_name,
+                                  char *err, size_t errlen)
 {
-	cf_buf cert, key;
-	char rerr[512];
 	wh_tls_cred *c = NULL;
 	gnutls_x509_crt_t crt = NULL;
-	cf_buf_init(&cert, CF_MAX_TLS_FILE_BYTES);
-	cf_buf_init(&key, CF_MAX_TLS_FILE_BYTES);
-	if (cf_read_file(cert_path, CF_MAX_TLS_FILE_BYTES, &cert, rerr, sizeof rerr)) {
-		snprintf(err, errlen, "certificate: %s", rerr);
-		goto fail;
-	}
-	if (cf_read_file(key_path, CF_MAX_TLS_FILE_BYTES, &key, rerr, sizeof rerr)) {
-		snprintf(err, errlen, "key: %s", rerr);
-		goto fail;
+	if (cert_len > CF_MAX_TLS_FILE_BYTES || key_len > CF_MAX_TLS_FILE_BYTES) {
+		snprintf(err, errlen, "%s: larger than %u bytes",
+		         cert_len > CF_MAX_TLS_FILE_BYTES ? cert_name : key_name,
+		         CF_MAX_TLS_FILE_BYTES);
+		return NULL;
 	}
 	c = calloc(1, sizeof *c);
 	if (!c) {
@@ -127,62 +125,85 @@ wh_tls_cred *wh_tls_cred_load(const char *cert_path, const char *key_path, char 
 		goto fail;
 	}
 	c->refs = 1;
-	gnutls_datum_t d = {(unsigned char *)cert.data, (unsigned)cert.len};
+	gnutls_datum_t d = {(unsigned char *)cert, (unsigned)cert_len};
 	unsigned n = CF_MAX_TLS_CHAIN_CERTS;
-	int rc = cert.len
+	int rc = cert_len
 	             ? gnutls_pcert_list_import_x509_raw(c->pcerts, &n, &d, GNUTLS_X509_FMT_PEM, 0)
 	             : GNUTLS_E_NO_CERTIFICATE_FOUND;
 	if (rc < 0) {
-		snprintf(err, errlen, "%s: no usable PEM certificate chain: %s", cert_path,
+		snprintf(err, errlen, "%s: no usable PEM certificate chain: %s", cert_name,
 		         rc == GNUTLS_E_SHORT_MEMORY_BUFFER ? "too many certificates"
 		                                            : gnutls_strerror(rc));
 		goto fail;
 	}
 	c->n_pcerts = n;
 	if (n == 0) {
-		snprintf(err, errlen, "%s: no certificate found", cert_path);
+		snprintf(err, errlen, "%s: no certificate found", cert_name);
 		goto fail;
 	}
 	if (gnutls_privkey_init(&c->key) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	gnutls_datum_t kd = {(unsigned char *)key.data, (unsigned)key.len};
-	rc = key.len ? gnutls_privkey_import_x509_raw(c->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)
+	gnutls_datum_t kd = {(unsigned char *)key, (unsigned)key_len};
+	rc = key_len ? gnutls_privkey_import_x509_raw(c->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)
 	             : GNUTLS_E_BASE64_DECODING_ERROR;
 	if (rc < 0) {
-		snprintf(err, errlen, "%s: no usable PEM private key: %s", key_path,
+		snprintf(err, errlen, "%s: no usable PEM private key: %s", key_name,
 		         gnutls_strerror(rc));
 		goto fail;
 	}
 	if (!key_matches(&c->pcerts[0], c->key)) {
-		snprintf(err, errlen, "%s does not match the certificate in %s", key_path,
-		         cert_path);
+		snprintf(err, errlen, "%s does not match the certificate in %s", key_name,
+		         cert_name);
 		goto fail;
 	}
 	if (gnutls_x509_crt_init(&crt) < 0 ||
 	    gnutls_x509_crt_import(crt, &c->pcerts[0].cert, GNUTLS_X509_FMT_DER) < 0) {
-		snprintf(err, errlen, "%s: cannot read the leaf certificate", cert_path);
+		snprintf(err, errlen, "%s: cannot read the leaf certificate", cert_name);
 		goto fail;
 	}
 	c->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crt);
 	gnutls_x509_crt_deinit(crt);
+	return c;
+fail:
+	if (crt)
+		gnutls_x509_crt_deinit(crt);
+	if (c)
+		cred_free(c);
+	return NULL;
+}
+
+wh_tls_cred *wh_tls_cred_from_pem(const char *cert_pem, size_t cert_len, const char *key_pem,
+                                  size_t key_len, char *err, size_t errlen)
+{
+	return cred_from_pem(cert_pem, cert_len, key_pem, key_len, "certificate", "key", err,
+	                     errlen);
+}
+
+wh_tls_cred *wh_tls_cred_load(const char *cert_path, const char *key_path, char *err, size_t errlen)
+{
+	cf_buf cert, key;
+	char rerr[512];
+	wh_tls_cred *c = NULL;
+	cf_buf_init(&cert, CF_MAX_TLS_FILE_BYTES);
+	cf_buf_init(&key, CF_MAX_TLS_FILE_BYTES);
+	if (cf_read_file(cert_path, CF_MAX_TLS_FILE_BYTES, &cert, rerr, sizeof rerr)) {
+		snprintf(err, errlen, "certificate: %s", rerr);
+		goto out;
+	}
+	if (cf_read_file(key_path, CF_MAX_TLS_FILE_BYTES, &key, rerr, sizeof rerr)) {
+		snprintf(err, errlen, "key: %s", rerr);
+		goto out;
+	}
+	c = cred_from_pem(cert.data, cert.len, key.data, key.len, cert_path, key_path, err, errlen);
+out:
 	/* Key material should not linger in freed heap memory. */
 	if (key.data)
 		explicit_bzero(key.data, key.len);
 	cf_buf_free(&cert);
 	cf_buf_free(&key);
 	return c;
-fail:
-	if (crt)
-		gnutls_x509_crt_deinit(crt);
-	if (key.data)
-		explicit_bzero(key.data, key.len);
-	cf_buf_free(&cert);
-	cf_buf_free(&key);
-	if (c)
-		cred_free(c);
-	return NULL;
 }
 
 static void stamp_of(const char *path, file_stamp *st)
@@ -218,6 +239,41 @@ static bool stamp_eq(const file_stamp *a, const file_stamp *b)
 	       a->lino == b->lino && ts_eq(a->lmtime, b->lmtime) && a->tdev == b->tdev &&
 	       a->tino == b->tino && ts_eq(a->tmtime, b->tmtime) && ts_eq(a->tctime, b->tctime) &&
 	       a->tsize == b->tsize && strcmp(a->real, b->real) == 0;
+}
+
+wh_tls_store *wh_tls_store_new_memory(void)
+{
+	wh_tls_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	pthread_mutex_init(&s->lock, NULL);
+	return s;
+}
+
+int wh_tls_store_set_pem(wh_tls_store *s, const char *cert_pem, size_t cert_len,
+                         const char *key_pem, size_t key_len, char *err, size_t errlen)
+{
+	wh_tls_cred *fresh =
+	    wh_tls_cred_from_pem(cert_pem, cert_len, key_pem, key_len, err, errlen);
+	if (!fresh)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	wh_tls_cred *old = s->current;
+	s->current = fresh;
+	s->not_after = fresh->not_after;
+	if (old)
+		s->generation++;
+	pthread_mutex_unlock(&s->lock);
+	wh_tls_cred_unref(old);
+	return 0;
+}
+
+bool wh_tls_store_has_cred(wh_tls_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool have = s->current != NULL;
+	pthread_mutex_unlock(&s->lock);
+	return have;
 }
 
 wh_tls_store *wh_tls_store_new(const char *cert_path, const char *key_path, char *err,
@@ -261,6 +317,8 @@ void wh_tls_store_free(wh_tls_store *s)
 
 int wh_tls_store_poll(wh_tls_store *s, char *err, size_t errlen)
 {
+	if (!s->cert_path)
+		return 0; /* the memory source is set, not polled */
 	file_stamp c, k;
 	stamp_of(s->cert_path, &c);
 	stamp_of(s->key_path, &k);

@@ -54,6 +54,8 @@ struct fake_apiserver {
 	fake_apiserver_stats stats;
 	char *cert, *key, *trust;
 	unsigned long uid_counter;
+	int down_status;     /* every request answered with this status (0: off) */
+	char down_path[256]; /* ... when its URL contains this ("" = all) */
 };
 
 /* ---- store helpers (lock held) ---------------------------------------- */
@@ -674,6 +676,151 @@ static cJSON *merge_patch(cJSON *target, const cJSON *patch)
 	return target;
 }
 
+/* RFC 6902 JSON patch, the operations the clients here use: add, replace,
+ * remove, test. Pointers per RFC 6901 (~0 ~1; "-" appends to an array).
+ * 0 applied; -EINVAL malformed (400); -ENOENT path missing or -ESTALE test
+ * failed (both 422, as kube-apiserver answers). `doc` is modified. */
+static cJSON *ptr_parent(cJSON *doc, const char *path, char *last, size_t lastlen)
+{
+	if (path[0] != '/')
+		return NULL;
+	cJSON *cur = doc;
+	const char *p = path + 1;
+	for (;;) {
+		char tok[256];
+		size_t n = 0;
+		while (*p && *p != '/') {
+			char ch = *p++;
+			if (ch == '~') {
+				if (*p == '0')
+					ch = '~';
+				else if (*p == '1')
+					ch = '/';
+				else
+					return NULL;
+				p++;
+			}
+			if (n + 1 >= sizeof tok)
+				return NULL;
+			tok[n++] = ch;
+		}
+		tok[n] = '\0';
+		if (!*p) {
+			snprintf(last, lastlen, "%s", tok);
+			return cur;
+		}
+		p++;
+		if (cJSON_IsArray(cur)) {
+			char *end;
+			long i = strtol(tok, &end, 10);
+			if (!tok[0] || *end || i < 0)
+				return NULL;
+			cur = cJSON_GetArrayItem(cur, (int)i);
+		} else if (cJSON_IsObject(cur)) {
+			cur = cJSON_GetObjectItemCaseSensitive(cur, tok);
+		} else {
+			return NULL;
+		}
+		if (!cur)
+			return NULL;
+	}
+}
+
+static int json_patch(cJSON *doc, const cJSON *ops, char *msg, size_t msglen)
+{
+	const cJSON *op;
+	cJSON_ArrayForEach(op, ops)
+	{
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(op, "op");
+		const cJSON *path = cJSON_GetObjectItemCaseSensitive(op, "path");
+		const cJSON *value = cJSON_GetObjectItemCaseSensitive(op, "value");
+		if (!cJSON_IsString(o) || !cJSON_IsString(path)) {
+			snprintf(msg, msglen, "json patch operation without op or path");
+			return -EINVAL;
+		}
+		bool is_add = !strcmp(o->valuestring, "add"),
+		     is_rep = !strcmp(o->valuestring, "replace");
+		bool is_rm = !strcmp(o->valuestring, "remove"),
+		     is_test = !strcmp(o->valuestring, "test");
+		if (!is_add && !is_rep && !is_rm && !is_test) {
+			snprintf(msg, msglen, "unsupported json patch op \"%.40s\"",
+			         o->valuestring);
+			return -EINVAL;
+		}
+		if (!is_rm && !value) {
+			snprintf(msg, msglen, "json patch %s without value", o->valuestring);
+			return -EINVAL;
+		}
+		char last[256];
+		cJSON *parent = ptr_parent(doc, path->valuestring, last, sizeof last);
+		if (!parent) {
+			snprintf(msg, msglen,
+			         "jsonpatch %s operation does not apply: doc is missing path: "
+			         "\"%.200s\"",
+			         o->valuestring, path->valuestring);
+			return -ENOENT;
+		}
+		cJSON *target = NULL;
+		long idx = -1;
+		if (cJSON_IsArray(parent)) {
+			char *end;
+			if (!strcmp(last, "-") && is_add) {
+				idx = cJSON_GetArraySize(parent);
+			} else {
+				idx = strtol(last, &end, 10);
+				if (!last[0] || *end || idx < 0 ||
+				    idx > cJSON_GetArraySize(parent)) {
+					snprintf(msg, msglen, "bad array index in \"%.200s\"",
+					         path->valuestring);
+					return -ENOENT;
+				}
+			}
+			target = cJSON_GetArrayItem(parent, (int)idx);
+		} else if (cJSON_IsObject(parent)) {
+			target = cJSON_GetObjectItemCaseSensitive(parent, last);
+		} else {
+			snprintf(msg, msglen, "doc is missing path: \"%.200s\"", path->valuestring);
+			return -ENOENT;
+		}
+		if (is_test) {
+			if (!target || !cJSON_Compare(target, value, 1)) {
+				snprintf(msg, msglen, "testing value %.200s failed",
+				         path->valuestring);
+				return -ESTALE;
+			}
+			continue;
+		}
+		if ((is_rep || is_rm) && !target) {
+			snprintf(
+			    msg, msglen,
+			    "jsonpatch %s operation does not apply: doc is missing key: %.200s",
+			    o->valuestring, path->valuestring);
+			return -ENOENT;
+		}
+		if (is_rm) {
+			if (cJSON_IsArray(parent))
+				cJSON_DeleteItemFromArray(parent, (int)idx);
+			else
+				cJSON_DeleteItemFromObjectCaseSensitive(parent, last);
+			continue;
+		}
+		cJSON *v = cJSON_Duplicate(value, 1);
+		if (cJSON_IsArray(parent)) {
+			if (is_rep)
+				cJSON_ReplaceItemInArray(parent, (int)idx, v);
+			else if (idx == cJSON_GetArraySize(parent))
+				cJSON_AddItemToArray(parent, v);
+			else
+				cJSON_InsertItemInArray(parent, (int)idx, v);
+		} else if (target) {
+			cJSON_ReplaceItemInObjectCaseSensitive(parent, last, v);
+		} else {
+			cJSON_AddItemToObject(parent, last, v);
+		}
+	}
+	return 0;
+}
+
 static enum MHD_Result do_write(fake_apiserver *fs, struct MHD_Connection *c, const char *method,
                                 const char *collection, const char *ns, const char *name,
                                 const cf_buf *body)
@@ -682,14 +829,23 @@ static enum MHD_Result do_write(fake_apiserver *fs, struct MHD_Connection *c, co
 	const char *resource = resource_of(collection);
 	cJSON *in = NULL;
 	if (!strcmp(method, "PATCH")) {
-		const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-		if (!ct || strncmp(ct, "application/merge-patch+json", 28) != 0)
-			return send_status(c, 415, "UnsupportedMediaType",
-			                   "the fake API server applies merge patches only");
+		const char *pct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+		if (!pct || (strncmp(pct, "application/merge-patch+json", 28) != 0 &&
+		             strncmp(pct, "application/json-patch+json", 27) != 0))
+			return send_status(
+			    c, 415, "UnsupportedMediaType",
+			    "the fake API server applies merge and JSON patches only");
 	}
 	if (strcmp(method, "DELETE") != 0) {
 		in = body->len ? cJSON_ParseWithLength(body->data, body->len) : NULL;
-		if (!cJSON_IsObject(in)) {
+		const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+		bool json_patch_body = !strcmp(method, "PATCH") && ct &&
+		                       !strncmp(ct, "application/json-patch+json", 27);
+		if (json_patch_body && !cJSON_IsArray(in)) {
+			cJSON_Delete(in);
+			return send_status(c, 400, "BadRequest", "json patch body is not an array");
+		}
+		if (!json_patch_body && !cJSON_IsObject(in)) {
 			cJSON_Delete(in);
 			return send_status(c, 400, "BadRequest",
 			                   "request body is not a JSON object");
@@ -759,8 +915,29 @@ static enum MHD_Result do_write(fake_apiserver *fs, struct MHD_Connection *c, co
 		}
 		next = in;
 	} else {
-		next = merge_patch(cJSON_Duplicate(o->json, 1), in);
-		cJSON_Delete(in);
+		const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+		if (ct && !strncmp(ct, "application/json-patch+json", 27)) {
+			next = cJSON_Duplicate(o->json, 1);
+			char pmsg[512];
+			int prc = json_patch(next, in, pmsg, sizeof pmsg);
+			cJSON_Delete(in);
+			if (prc) {
+				pthread_mutex_unlock(&fs->lock);
+				cJSON_Delete(next);
+				return send_status(c, prc == -EINVAL ? 400 : 422,
+				                   prc == -EINVAL ? "BadRequest" : "Invalid", pmsg);
+			}
+			fs->stats.json_patches++;
+		} else if (!ct || strncmp(ct, "application/merge-patch+json", 28) != 0) {
+			pthread_mutex_unlock(&fs->lock);
+			cJSON_Delete(in);
+			return send_status(
+			    c, 415, "UnsupportedMediaType",
+			    "the fake API server applies merge and JSON patches only");
+		} else {
+			next = merge_patch(cJSON_Duplicate(o->json, 1), in);
+			cJSON_Delete(in);
+		}
 	}
 	long rv = store_obj(fs, collection, ns, name, next);
 	o = rv > 0 ? find_obj(fs, collection, ns, name) : NULL;
@@ -794,6 +971,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	pthread_mutex_lock(&fs->lock);
 	fs->stats.requests++;
 	pthread_mutex_unlock(&fs->lock);
+	pthread_mutex_lock(&fs->lock);
+	int down = fs->down_status;
+	char down_path[256];
+	snprintf(down_path, sizeof down_path, "%s", fs->down_path);
+	pthread_mutex_unlock(&fs->lock);
+	if (down && (!down_path[0] || strstr(url, down_path))) {
+		return send_status(c, down, down == 403 ? "Forbidden" : "ServiceUnavailable",
+		                   down == 403 ? "injected: forbidden by RBAC"
+		                               : "injected: the API server is unavailable");
+	}
 	if (!authorized(fs, c)) {
 		pthread_mutex_lock(&fs->lock);
 		fs->stats.unauthorized++;
@@ -988,6 +1175,14 @@ void fake_apiserver_end_watches(fake_apiserver *fs)
 	pthread_mutex_lock(&fs->lock);
 	fs->end_gen++;
 	pthread_cond_broadcast(&fs->cond);
+	pthread_mutex_unlock(&fs->lock);
+}
+
+void fake_apiserver_set_down(fake_apiserver *fs, int status, const char *path_part)
+{
+	pthread_mutex_lock(&fs->lock);
+	fs->down_status = status;
+	snprintf(fs->down_path, sizeof fs->down_path, "%s", path_part ? path_part : "");
 	pthread_mutex_unlock(&fs->lock);
 }
 

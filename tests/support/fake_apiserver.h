@@ -19,8 +19,12 @@
  *   ("too old resource version"), as the real server does.
  * - POST creates (409 AlreadyExists), PUT updates (409 Conflict on a stale
  *   metadata.resourceVersion, 404 when missing), PATCH applies a JSON merge
- *   patch (application/merge-patch+json), DELETE deletes; errors are Status
- *   objects with code, reason and message.
+ *   patch (application/merge-patch+json) or an RFC 6902 JSON patch
+ *   (application/json-patch+json: add, replace, remove, test; a failed test
+ *   or a missing path is 422 Invalid, a malformed patch 400, as the real
+ *   server answers), DELETE deletes; errors are Status objects with code,
+ *   reason and message. Secrets and ValidatingWebhookConfigurations are
+ *   plain objects of this store like any other.
  * - Authentication: `Authorization: Bearer <token>` equal to the configured
  *   token, or a client certificate signed by the test CA; otherwise 401.
  * - Scripted faults, consumed in order by the next matching request: a watch
@@ -55,6 +59,7 @@ typedef enum fake_fault {
 typedef struct fake_apiserver_stats {
 	unsigned requests, lists, watches, unauthorized, watch_events_sent;
 	unsigned watches_active;
+	unsigned json_patches; /* JSON patches applied */
 	/* The query of the latest watch request. */
 	char last_watch_rv[64];
 	int last_watch_bookmarks; /* allowWatchBookmarks=true seen */
@@ -91,6 +96,10 @@ void fake_apiserver_inject_raw(fake_apiserver *fs, const char *collection, const
 void fake_apiserver_compact(fake_apiserver *fs);
 /* Ends every open watch stream cleanly (as timeoutSeconds would). */
 void fake_apiserver_end_watches(fake_apiserver *fs);
+/* An outage or an RBAC refusal: every request whose URL contains
+ * `path_part` (NULL or "": every request) is answered with `status` (403
+ * Forbidden, or e.g. 503), before authentication. 0 ends it. */
+void fake_apiserver_set_down(fake_apiserver *fs, int status, const char *path_part);
 void fake_apiserver_add_fault(fake_apiserver *fs, fake_fault f);
 long fake_apiserver_resource_version(fake_apiserver *fs);
 /* A copy of the stored object (caller frees), or NULL. */
