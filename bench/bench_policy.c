@@ -10,7 +10,12 @@
  *             same JSON text, ns/op
  * and prints eval/baseline. `--only eval|baseline --iterations N` runs one
  * loop with nothing else timed, for bench_policy.sh to count instructions
- * under callgrind.
+ * under callgrind. `--only review` and `--only review-arena` run what the
+ * server does per /validate request short of HTTP, TLS and the log line:
+ * wh_admission_parse of an AdmissionReview wrapping the same pod,
+ * wh_admission_decide (default config, profile worker),
+ * wh_admission_response and the frees; review-arena with the cJSON arena
+ * the server installs (cf_jarena.h), review without it.
  * Thread-safety: single-threaded. Ownership: everything freed at exit.
  */
 #include <errno.h>
@@ -21,6 +26,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "cf_jarena.h"
+#include "wh_admission.h"
 #include "wh_netpol.h"
 #include "wh_policy.h"
 
@@ -72,7 +79,7 @@ static const char *const NETPOLS[] = {
 };
 #define OTHER_NAMESPACES 8
 
-enum { RUN_BOTH, RUN_EVAL, RUN_BASELINE };
+enum { RUN_BOTH, RUN_EVAL, RUN_BASELINE, RUN_REVIEW, RUN_REVIEW_ARENA };
 
 static double now_ns(void)
 {
@@ -115,6 +122,55 @@ static int baseline_loop(long n)
 		cJSON_Delete(j);
 	}
 	return 0;
+}
+
+/* One /validate request's admission work on `review`. */
+static int review_loop(const wh_config *cfg, const char *review, const wh_netpol_set *set, long n)
+{
+	char err[256];
+	size_t len = strlen(review);
+	for (long i = 0; i < n; i++) {
+		wh_admission_request req;
+		wh_admission_decision d;
+		if (wh_admission_parse(review, len, &req, err, sizeof err)) {
+			fprintf(stderr, "bench_policy: review rejected: %s\n", err);
+			return -EINVAL;
+		}
+		int rc = wh_admission_decide(cfg, &req, set, &d);
+		size_t tlen = 0;
+		char *text = rc == 0 ? wh_admission_response(&req, &d, &tlen) : NULL;
+		if (rc == 0) {
+			sink += d.result.n_violations;
+			wh_admission_decision_free(&d);
+		}
+		wh_admission_request_free(&req);
+		if (!text) {
+			fprintf(stderr, "bench_policy: decide/response failed\n");
+			return -EINVAL;
+		}
+		sink += tlen;
+		free(text);
+	}
+	return 0;
+}
+
+static char *build_review(void)
+{
+	static const char head[] =
+	    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
+	    "\"uid\":\"3f1c2a9e-0d2b-4b8e-9a41-5c6d7e8f9a01\",\"kind\":{\"group\":\"\","
+	    "\"version\":\"v1\",\"kind\":\"Pod\"},\"resource\":{\"group\":\"\",\"version\":"
+	    "\"v1\",\"resource\":\"pods\"},\"namespace\":\"codeframe-workers\",\"operation\":"
+	    "\"CREATE\",\"userInfo\":{\"username\":\"system:serviceaccount:codeframe:"
+	    "orchestrator\",\"groups\":[\"system:serviceaccounts\"]},\"object\":";
+	static const char tail[] =
+	    ",\"oldObject\":null,\"dryRun\":false,\"options\":{"
+	    "\"apiVersion\":\"meta.k8s.io/v1\",\"kind\":\"CreateOptions\"}}}";
+	size_t n = sizeof head - 1 + strlen(POD_JSON) + sizeof tail;
+	char *r = malloc(n);
+	if (r)
+		snprintf(r, n, "%s%s%s", head, POD_JSON, tail);
+	return r;
 }
 
 static wh_netpol_set *build_set(void)
@@ -172,9 +228,11 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--only") && i + 1 < argc) {
 			const char *m = argv[++i];
-			only = !strcmp(m, "eval")       ? RUN_EVAL
-			       : !strcmp(m, "baseline") ? RUN_BASELINE
-			                                : -1;
+			only = !strcmp(m, "eval")           ? RUN_EVAL
+			       : !strcmp(m, "baseline")     ? RUN_BASELINE
+			       : !strcmp(m, "review")       ? RUN_REVIEW
+			       : !strcmp(m, "review-arena") ? RUN_REVIEW_ARENA
+			                                    : -1;
 		} else if (!strcmp(argv[i], "--iterations") && i + 1 < argc) {
 			char *end;
 			iterations = strtol(argv[++i], &end, 10);
@@ -185,7 +243,8 @@ int main(int argc, char **argv)
 		}
 		if (only < 0) {
 			fprintf(stderr,
-			        "usage: bench_policy [--only eval|baseline] [--iterations N]\n");
+			        "usage: bench_policy [--only eval|baseline|review|review-arena] "
+			        "[--iterations N]\n");
 			return 2;
 		}
 	}
@@ -210,6 +269,20 @@ int main(int argc, char **argv)
 	}
 	if (only == RUN_BASELINE) {
 		status = baseline_loop(iterations) ? 1 : 0;
+		goto fail;
+	}
+	if (only == RUN_REVIEW || only == RUN_REVIEW_ARENA) {
+		if (only == RUN_REVIEW_ARENA && cf_jarena_install())
+			goto fail;
+		wh_config *wcfg = wh_config_new_default();
+		char *review = build_review();
+		/* The sample is a compliant worker: allowed, nothing found. */
+		status = wcfg && review && review_loop(wcfg, review, set, 1) == 0 && sink > 0 &&
+		                 review_loop(wcfg, review, set, iterations) == 0
+		             ? 0
+		             : 1;
+		free(review);
+		wh_config_unref(wcfg);
 		goto fail;
 	}
 	double eval = best_ns(RUN_EVAL, &cfg, pod, set, iterations, 5);

@@ -32,6 +32,10 @@ per_op() {
 
 eval_ir=$(per_op eval) || { echo "bench_policy.sh: callgrind run failed"; exit 1; }
 base_ir=$(per_op baseline) || { echo "bench_policy.sh: callgrind run failed"; exit 1; }
+rev_ir=$(per_op review) || { echo "bench_policy.sh: callgrind run failed"; exit 1; }
+arena_ir=$(per_op review-arena) || { echo "bench_policy.sh: callgrind run failed"; exit 1; }
 echo "callgrind: evaluate (profile worker):       $eval_ir instructions/op"
 echo "callgrind: baseline cJSON parse+print+free: $base_ir instructions/op"
 awk -v e="$eval_ir" -v b="$base_ir" 'BEGIN { if (b > 0) printf "callgrind: ratio evaluate/baseline:         %.2f\n", e / b }'
+echo "callgrind: /validate admission work, malloc: $rev_ir instructions/op"
+echo "callgrind: same with the cJSON arena:        $arena_ir instructions/op (what serve runs)"

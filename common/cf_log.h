@@ -52,6 +52,29 @@ char *cf_log_format(cf_log_level level, cJSON *obj);
 void cf_log_write_line(const char *line);
 /* Formats and writes obj when level >= the minimum; always frees obj. */
 void cf_log_emit(cf_log_level level, cJSON *obj);
+/* A line built field by field, for hot paths: no cJSON tree, one buffer.
+ * The text is byte-for-byte what cf_log_format prints for the same fields
+ * in the same order (cJSON's escaping; integers as cJSON prints numbers; a
+ * NULL string value omits the field, as cJSON_AddStringToObject does).
+ * Usage: if (cf_log_begin(&l, level)) { cf_log_add_*(&l, ...); ...;
+ * cf_log_end(&l); }. begin is false when level is below the minimum or
+ * memory ran out; then nothing else is to be called. */
+typedef struct cf_log_line {
+	char *data;
+	size_t len, cap;
+	int failed; /* an append ran out of memory: the line is dropped */
+} cf_log_line;
+int cf_log_begin(cf_log_line *l, cf_log_level level);
+void cf_log_add_str(cf_log_line *l, const char *key, const char *value);
+void cf_log_add_uint(cf_log_line *l, const char *key, unsigned long long value);
+void cf_log_add_true(cf_log_line *l, const char *key);
+/* value: JSON text printed by cJSON_PrintUnformatted, inserted as is. */
+void cf_log_add_raw(cf_log_line *l, const char *key, const char *value);
+/* Closes the line and returns it (malloc'd, "...}\n"), or NULL. */
+char *cf_log_finish(cf_log_line *l);
+/* Closes, writes (one write, flushed) and frees the line. */
+void cf_log_end(cf_log_line *l);
+
 /* {"time","level","component","msg"} from a printf-style message. */
 void cf_log_msg(cf_log_level level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cf_buf.h"
@@ -209,4 +210,160 @@ Test(cf_log, nonblocking_stdout_only_for_a_pipe)
 	unlink(path);
 	close(p[0]);
 	close(p[1]);
+}
+
+/* cf_log_line must print exactly what cf_log_format prints for the same
+ * fields (the decision log switched to it): compare everything after the
+ * timestamp, which may differ by a millisecond. */
+static void same_after_time(const char *a, const char *b)
+{
+	cr_assert_not_null(a);
+	cr_assert_not_null(b);
+	const char *la = strstr(a, ",\"level\":"), *lb = strstr(b, ",\"level\":");
+	cr_assert(la && lb);
+	cr_assert_eq(la - a, lb - b, "timestamps of different length: %s / %s", a, b);
+	cr_assert_str_eq(la, lb);
+}
+
+Test(cf_log, line_builder_prints_like_cjson)
+{
+	char ctl[40];
+	size_t n = 0;
+	for (int c = 1; c < 0x20; c++)
+		ctl[n++] = (char)c;
+	ctl[n] = '\0';
+	const char *strings[] = {"admission", "",          ctl,           "q\"uo\\te/slash",
+	                         "\x7f del",  "ünïcødé ✓", "tab\tnl\nend"};
+	const unsigned long long nums[] = {0,
+	                                   81,
+	                                   2147483647ull,
+	                                   2147483648ull,
+	                                   3000000000ull,
+	                                   1000000000000001ull,
+	                                   9007199254740993ull,
+	                                   18446744073709551615ull};
+	for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+		for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "component", "admission");
+			cJSON_AddStringToObject(o, "uid", strings[i]);
+			cJSON_AddStringToObject(o, strings[i], "key escaped too");
+			cJSON *arr = cJSON_CreateArray();
+			cJSON_AddItemToArray(arr, cJSON_CreateString("runAsNonRoot"));
+			cJSON_AddItemToArray(arr, cJSON_CreateString(strings[i]));
+			cJSON_AddItemToObject(o, "violations", arr);
+			cJSON_AddItemToObject(o, "empty", cJSON_CreateArray());
+			cJSON_AddBoolToObject(o, "dryRun", true);
+			cJSON_AddNumberToObject(o, "latency_us", (double)nums[k]);
+			char *want = cf_log_format(CF_LOG_WARNING, o);
+
+			cf_log_line l;
+			cr_assert(cf_log_begin(&l, CF_LOG_WARNING));
+			cf_log_add_str(&l, "component", "admission");
+			cf_log_add_str(&l, "uid", strings[i]);
+			cf_log_add_str(&l, strings[i], "key escaped too");
+			cJSON *ids = cJSON_CreateArray();
+			cJSON_AddItemToArray(ids, cJSON_CreateString("runAsNonRoot"));
+			cJSON_AddItemToArray(ids, cJSON_CreateString(strings[i]));
+			char *text = cJSON_PrintUnformatted(ids);
+			cf_log_add_raw(&l, "violations", text);
+			cJSON_free(text);
+			cJSON_Delete(ids);
+			cf_log_add_raw(&l, "empty", "[]");
+			cf_log_add_true(&l, "dryRun");
+			cf_log_add_uint(&l, "latency_us", nums[k]);
+			char *got = cf_log_finish(&l);
+			same_after_time(want, got);
+			cr_assert_eq(got[strlen(got) - 1], '\n');
+			free(want);
+			free(got);
+		}
+	}
+}
+
+Test(cf_log, line_builder_omits_null_values_like_cjson)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "component", "admission");
+	cJSON_AddStringToObject(o, "reason", NULL); /* not added by cJSON */
+	cJSON_AddStringToObject(o, "mode", "enforce");
+	char *want = cf_log_format(CF_LOG_INFO, o);
+	cf_log_line l;
+	cr_assert(cf_log_begin(&l, CF_LOG_INFO));
+	cf_log_add_str(&l, "component", "admission");
+	cf_log_add_str(&l, "reason", NULL);
+	cf_log_add_raw(&l, "violations", NULL);
+	cf_log_add_str(&l, "mode", "enforce");
+	char *got = cf_log_finish(&l);
+	same_after_time(want, got);
+	cr_assert_null(strstr(got, "reason"));
+	cr_assert_null(strstr(got, "violations"));
+	free(want);
+	free(got);
+}
+
+Test(cf_log, line_builder_respects_the_minimum_level)
+{
+	cf_log_set_min_level(CF_LOG_WARNING);
+	cf_log_line l;
+	cr_assert_not(cf_log_begin(&l, CF_LOG_INFO), "below the minimum: no line");
+	cr_assert_null(l.data);
+	cr_assert(cf_log_begin(&l, CF_LOG_ERROR));
+	char *got = cf_log_finish(&l);
+	cr_assert_not_null(strstr(got, "\"level\":\"error\"}"));
+	free(got);
+	cf_log_set_min_level(CF_LOG_INFO);
+}
+
+Test(cf_log, line_builder_end_writes_one_line)
+{
+	char path[] = "/tmp/cf_log_line.XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	FILE *f = fdopen(fd, "w+");
+	cr_assert_not_null(f);
+	cf_log_set_stream(f);
+	cf_log_line l;
+	cr_assert(cf_log_begin(&l, CF_LOG_INFO));
+	cf_log_add_str(&l, "msg", "a\nb");
+	cf_log_end(&l);
+	cf_log_set_stream(NULL);
+	rewind(f);
+	char buf[256];
+	cr_assert_not_null(fgets(buf, sizeof buf, f));
+	cr_assert_not_null(strstr(buf, "\"msg\":\"a\\nb\"}\n"));
+	cr_assert_null(fgets(buf, sizeof buf, f), "exactly one line");
+	fclose(f);
+	unlink(path);
+}
+
+Test(cf_log, timestamp_is_utc_with_milliseconds)
+{
+	char a[40], b[40];
+	for (int i = 0; i < 3; i++) { /* cached second and recomputed */
+		time_t before = time(NULL);
+		cf_log_timestamp(a, sizeof a);
+		time_t after = time(NULL);
+		cr_assert_eq(strlen(a), 24, "%s", a);
+		cr_assert_eq(a[4], '-');
+		cr_assert_eq(a[10], 'T');
+		cr_assert_eq(a[19], '.');
+		cr_assert_eq(a[23], 'Z');
+		for (int k = 20; k < 23; k++)
+			cr_assert(a[k] >= '0' && a[k] <= '9', "%s", a);
+		int ok = 0;
+		for (time_t t = before; t <= after; t++) {
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
+			ok |= strncmp(a, b, 19) == 0;
+		}
+		cr_assert(ok, "%s is not the current UTC time", a);
+	}
+	/* A short buffer is cut like snprintf, never overrun. */
+	char small[12];
+	memset(small, 'x', sizeof small);
+	cf_log_timestamp(small, 10);
+	cr_assert_eq(strlen(small), 9);
+	cr_assert_eq(small[11], 'x');
 }

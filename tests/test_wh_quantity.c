@@ -3,6 +3,7 @@
  * and every kind of malformed text. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cf_limits.h"
@@ -221,4 +222,77 @@ Test(wh_quantity, rejects_null_and_non_quantity_json)
 	cJSON_Delete(a);
 	cJSON_Delete(nul);
 	cJSON_Delete(bad);
+}
+
+/* wh_quantity_parse takes a shortcut for common forms; it must agree with
+ * the general parser on every input, in result code and value. */
+Test(quantity, shortcut_agrees_with_general_parser)
+{
+	static const char *const signs[] = {"", "+", "-"};
+	static const char *const ints[] = {"",
+	                                   "0",
+	                                   "1",
+	                                   "5",
+	                                   "12",
+	                                   "00012",
+	                                   "999999999999999999",
+	                                   "1000000000000000000",
+	                                   "9223372036854775807",
+	                                   "170141183460469231731"};
+	static const char *const fracs[] = {
+	    "",    ".",   ".5", ".000000001", ".0000000001", ".25", ".123456789012345678",
+	    "..5", ".5.5"};
+	static const char *const suffixes[] = {"",    "n",  "u",   "m",   "k",  "M",   "G",   "T",
+	                                       "P",   "E",  "Ki",  "Mi",  "Gi", "Ti",  "Pi",  "Ei",
+	                                       "e3",  "E3", "e-3", "E+2", "e",  "K",   "ki",  "i",
+	                                       "Eix", "m ", "mm",  "Mii", " ",  "e64", "e65", "x"};
+	char text[128];
+	size_t checked = 0, shortcut_forms = 0;
+	for (size_t a = 0; a < sizeof signs / sizeof signs[0]; a++)
+		for (size_t b = 0; b < sizeof ints / sizeof ints[0]; b++)
+			for (size_t c = 0; c < sizeof fracs / sizeof fracs[0]; c++)
+				for (size_t d = 0; d < sizeof suffixes / sizeof suffixes[0]; d++) {
+					snprintf(text, sizeof text, "%s%s%s%s", signs[a], ints[b],
+					         fracs[c], suffixes[d]);
+					wh_quantity q1 = {.nanos = 7}, q2 = {.nanos = 7};
+					int r1 = wh_quantity_parse(text, &q1);
+					int r2 = wh_quantity_parse_exact(text, &q2);
+					cr_assert_eq(r1, r2, "\"%s\": rc %d vs %d", text, r1, r2);
+					if (r1 == 0) {
+						cr_assert(q1.nanos == q2.nanos,
+						          "\"%s\": values differ", text);
+						shortcut_forms++;
+					}
+					checked++;
+				}
+	cr_assert_gt(shortcut_forms, 1000, "the grid exercises valid forms");
+	cr_assert_gt(checked, shortcut_forms, "and invalid ones");
+}
+
+Test(quantity, shortcut_common_values)
+{
+	static const struct {
+		const char *text;
+		long long nanos;
+	} cases[] = {
+	    {"500m", 500000000LL},
+	    {"2", 2000000000LL},
+	    {"1.5", 1500000000LL},
+	    {"64Mi", 67108864000000000LL},
+	    {"1k", 1000000000000LL},
+	    {"-250m", -250000000LL},
+	    {"1n", 1LL},
+	    {"0.5n", 1LL} /* rounds up */,
+	    {"100u", 100000LL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		wh_quantity q;
+		cr_assert_eq(wh_quantity_parse(cases[i].text, &q), 0, "%s", cases[i].text);
+		cr_assert(q.nanos == (__int128)cases[i].nanos, "%s", cases[i].text);
+	}
+	static const char *const bad[] = {"", "m", "1K", "1 ", " 1", "1.2.3", "1mm", "--1", "1Ki "};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		wh_quantity q;
+		cr_assert_eq(wh_quantity_parse(bad[i], &q), -EINVAL, "\"%s\"", bad[i]);
+	}
 }

@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cf_buf.h"
 #include "cf_limits.h"
 #include "support/ts_fixtures.h"
 #include "support/ts_https.h"
@@ -912,5 +913,115 @@ Test(serve, port_in_use_fails_cleanly, .init = setup, .fini = teardown)
 	cr_assert_eq(rc, 0);
 	cr_assert(WIFEXITED(second.status) && WEXITSTATUS(second.status) == 1);
 	cr_assert_eq(ts_wait_for_text(log2, "in use", 100), 0);
+	stop_ok();
+}
+
+/* ---- responses leave as one TLS record (wh_http cork) ---- */
+
+/* Reads from t until `needle` has been seen `count` times, the peer closes
+ * or nothing arrives for 3 s; returns how often it was seen. */
+static int read_counting(ts_tls *t, char *buf, size_t cap, const char *needle, int count)
+{
+	size_t len = 0;
+	int seen = 0;
+	while (seen < count) {
+		if (len + 1 >= cap) { /* keep the tail, drop what was counted */
+			size_t keep = strlen(needle);
+			memmove(buf, buf + len - keep, keep);
+			len = keep;
+		}
+		long n = ts_tls_read(t, buf + len, cap - len - 1, 3000);
+		if (n <= 0)
+			break;
+		buf[len + (size_t)n] = '\0';
+		/* count occurrences that end in the new bytes */
+		size_t from = len >= strlen(needle) ? len - strlen(needle) + 1 : 0;
+		len += (size_t)n;
+		for (char *p = strstr(buf + from, needle); p; p = strstr(p + 1, needle))
+			seen++;
+	}
+	return seen;
+}
+
+Test(serve, closing_clients_get_whole_responses, .init = setup, .fini = teardown)
+{
+	start(NULL);
+	char *body = review("uid-close", "CREATE", "Pod", pod_json(ts_worker_spec));
+	const char *forms[] = {"HTTP/1.1\r\nConnection: close", "HTTP/1.0"};
+	for (size_t i = 0; i < 2; i++) {
+		ts_tls *t = ts_tls_connect(port, "localhost", ca_path, err, sizeof err);
+		cr_assert_not_null(t, "%s", err);
+		char head[256];
+		snprintf(head, sizeof head,
+		         "POST /validate %s\r\nHost: localhost\r\nContent-Type: "
+		         "application/json\r\nContent-Length: %zu\r\n\r\n",
+		         forms[i], strlen(body));
+		cr_assert_eq(ts_tls_write(t, head, strlen(head)), 0);
+		cr_assert_eq(ts_tls_write(t, body, strlen(body)), 0);
+		char buf[8192] = "";
+		cr_assert_eq(read_counting(t, buf, sizeof buf, "\"allowed\":true}}", 1), 1,
+		             "%s: %s", forms[i], buf);
+		cr_assert(strstr(buf, " 200 OK"), "%s", buf);
+		cr_assert(ts_tls_peer_closed(t, 3000), "%s: the server closes after it", forms[i]);
+		ts_tls_close(t);
+	}
+	free(body);
+	stop_ok();
+}
+
+Test(serve, pipelined_requests_are_all_answered_in_order, .init = setup, .fini = teardown)
+{
+	start(NULL);
+	ts_tls *t = ts_tls_connect(port, "localhost", ca_path, err, sizeof err);
+	cr_assert_not_null(t, "%s", err);
+	char *body = review("uid-pipe", "CREATE", "Pod", pod_json(ts_worker_spec));
+	size_t blen = strlen(body), n = 40;
+	cf_buf all;
+	cf_buf_init(&all, 0);
+	for (size_t i = 0; i < n; i++) {
+		if (i % 2)
+			cf_buf_append_str(&all, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+		else
+			cf_buf_appendf(
+			    &all,
+			    "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+			    "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			    blen, body);
+	}
+	cr_assert_eq(ts_tls_write(t, all.data, all.len), 0);
+	char buf[16384] = "";
+	cr_assert_eq(read_counting(t, buf, sizeof buf, "HTTP/1.1 200", (int)n), (int)n);
+	ts_tls_close(t);
+	cf_buf_free(&all);
+	free(body);
+	stop_ok();
+}
+
+Test(serve, client_not_reading_pipelined_answers_does_not_stall_others, .init = setup,
+     .timeout = 60, .fini = teardown)
+{
+	start(NULL);
+	ts_tls *t = ts_tls_connect(port, "localhost", ca_path, err, sizeof err);
+	cr_assert_not_null(t, "%s", err);
+	/* Far more answers (metrics, a few KiB each) than the socket buffers
+	 * hold, none read for a while. */
+	const char *req = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	size_t n = 2000;
+	cf_buf all;
+	cf_buf_init(&all, 0);
+	for (size_t i = 0; i < n; i++)
+		cf_buf_append_str(&all, req);
+	cr_assert_eq(ts_tls_write(t, all.data, all.len), 0);
+	struct timespec pause = {0, 600 * 1000 * 1000};
+	nanosleep(&pause, NULL);
+	/* Other clients are served meanwhile. */
+	ts_http_resp r = get(port, "/healthz", true);
+	cr_assert_eq(r.status, 200);
+	ts_http_resp_free(&r);
+	/* And the stalled client still gets every answer once it reads. */
+	char buf[16384] = "";
+	cr_assert_eq(read_counting(t, buf, sizeof buf, "HTTP/1.1 200", (int)n), (int)n);
+	ts_tls_close(t);
+	cf_buf_free(&all);
 	stop_ok();
 }

@@ -55,6 +55,8 @@ typedef struct wh_admission_request {
 	bool dry_run;
 	const cJSON *object;     /* request.object, NULL if absent/null */
 	const cJSON *old_object; /* request.oldObject, NULL if absent/null */
+	bool in_arena;           /* root was parsed into the cf_jarena arena */
+	bool arena_whole;        /* ... entirely: freeing it is only a release */
 } wh_admission_request;
 
 /* Parses and validates a review body. -EINVAL with a message (for a 400)
@@ -62,7 +64,9 @@ typedef struct wh_admission_request {
  * admission.k8s.io/v1, kind is not AdmissionReview, request is missing, or
  * request.uid / request.operation / request.kind.kind is missing, not a
  * string or too long; -ENOMEM. On success the caller frees with
- * wh_admission_request_free. */
+ * wh_admission_request_free, on the same thread (the tree may live in that
+ * thread's cf_jarena arena when cf_jarena_install() was called); the tree
+ * is read-only: nothing may be attached to it. */
 int wh_admission_parse(const char *body, size_t len, wh_admission_request *out, char *err,
                        size_t errlen);
 void wh_admission_request_free(wh_admission_request *req);

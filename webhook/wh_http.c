@@ -6,12 +6,16 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +24,15 @@
 
 #include "cf_buf.h"
 #include "cf_limits.h"
+
+/* Responses up to this size (headers and body) leave as one TLS record:
+ * see cork_reply. Well under the 16 KiB a fresh TCP socket may queue, so
+ * the single send after the response never meets a full socket buffer
+ * unless the client stopped reading. */
+#define CORK_MAX_BYTES 8192u
+/* How long the thread waits for a client that stopped reading to make
+ * room for a corked response before giving the connection up. */
+#define CORK_FLUSH_TIMEOUT_MS 200
 
 /* TLS 1.2 and 1.3 only, AEAD ciphers only, server's preference order. */
 #define TLS_PRIORITIES                                                                             \
@@ -63,6 +76,8 @@ typedef struct conn_ctx {
 	gnutls_session_t session;
 	wh_http_server *srv;
 	wh_tls_cred *cred;
+	bool corked;       /* the response being sent is held in GnuTLS's cork buffer */
+	bool tcp_uncorked; /* TCP_CORK cleared once (see uncork_reply) */
 } conn_ctx;
 
 #define SESSION_BUCKETS 1024u
@@ -173,11 +188,83 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
 	}
 }
 
+static conn_ctx *conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* libmicrohttpd writes a response's headers and body with two
+ * gnutls_record_send calls (it cannot gather them under TLS), which costs
+ * two TLS records, two sendmsg calls and two TCP segments per response.
+ * Corking the session before the response is queued makes GnuTLS collect
+ * both into one record; uncork_reply sends it with one sendmsg once
+ * libmicrohttpd has written (into the cork buffer) the whole response. */
+static void cork_reply(struct MHD_Connection *conn, size_t body_len)
+{
+	conn_ctx *c = conn_of(conn);
+	if (!c || c->corked || body_len > CORK_MAX_BYTES - 1024u) /* 1 KiB for headers */
+		return;
+	/* Only when everything sent before has left the socket (the usual
+	 * request-response client): then the record fits in the socket
+	 * buffer and the single send cannot block. A pipelining client that
+	 * is not reading its answers keeps libmicrohttpd's own flow control. */
+	int fd = gnutls_transport_get_int(c->session), queued = 0;
+	if (fd < 0 || ioctl(fd, SIOCOUTQ, &queued) != 0 || queued != 0)
+		return;
+	gnutls_record_cork(c->session);
+	c->corked = true;
+}
+
+/* Called when libmicrohttpd has handed over the last byte of the response,
+ * on the connection's thread, before it reads the next request or closes.
+ * A small response into a socket the client keeps draining goes out at
+ * once; a client that stopped reading gets CORK_FLUSH_TIMEOUT_MS to make
+ * room (it is blocking this thread meanwhile), then the connection is shut
+ * down: the corked bytes could not be sent later. */
+static void uncork_reply(struct MHD_Connection *conn)
+{
+	conn_ctx *c = conn_of(conn);
+	if (!c || !c->corked)
+		return;
+	c->corked = false;
+	uint64_t deadline = 0;
+	for (;;) {
+		int rc = gnutls_record_uncork(c->session, 0);
+		int fd = gnutls_transport_get_int(c->session);
+		if (rc >= 0 && !c->tcp_uncorked && fd >= 0) {
+			/* libmicrohttpd sets TCP_CORK for the headers and, on Linux,
+			 * pushes with TCP_NODELAY while leaving the cork on, so it
+			 * pushed before our record existed and the kernel would hold
+			 * the record for up to 200 ms. Clearing the cork pushes it
+			 * now; libmicrohttpd believes the socket is still corked and
+			 * does not set it again, so this is once per connection. */
+			int off = 0;
+			setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+			c->tcp_uncorked = true;
+		}
+		if (rc >= 0 || (rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_INTERRUPTED))
+			return; /* sent, or the connection is broken and MHD will see it */
+		uint64_t now = now_ns();
+		if (!deadline)
+			deadline = now + (uint64_t)CORK_FLUSH_TIMEOUT_MS * 1000000u;
+		if (fd < 0 || now >= deadline) {
+			if (fd >= 0)
+				shutdown(fd, SHUT_RDWR);
+			return;
+		}
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1);
+	}
+}
+
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
 	listener *l = cls;
-	(void)connection;
+	if (!l->probe)
+		uncork_reply(connection);
 	request *r = *con_cls;
 	if (!r)
 		return;
@@ -189,8 +276,8 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 	__atomic_sub_fetch(&l->srv->inflight, 1, __ATOMIC_RELEASE);
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *conn, request *r, wh_http_reply *rep,
-                                  const char *allow, bool close)
+static enum MHD_Result send_reply(listener *l, struct MHD_Connection *conn, request *r,
+                                  wh_http_reply *rep, const char *allow, bool close)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
 	    rep->len, rep->body ? rep->body : (void *)"",
@@ -207,6 +294,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, request *r, wh_ht
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (close)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	if (!l->probe && !close)
+		cork_reply(conn, rep->len);
 	enum MHD_Result ok = MHD_queue_response(conn, rep->status, resp);
 	MHD_destroy_response(resp);
 	if (ok == MHD_YES)
@@ -227,7 +316,7 @@ static enum MHD_Result send_error(listener *l, struct MHD_Connection *conn, requ
 	}
 	if (l->srv->h.rejected)
 		l->srv->h.rejected(l->srv->h.ctx, status);
-	return send_reply(conn, r, &rep, allow, close);
+	return send_reply(l, conn, r, &rep, allow, close);
 }
 
 static route route_of(const char *url, bool probe)
@@ -358,12 +447,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		             : r->r == R_READYZ ? WH_HTTP_READYZ
 		                                : WH_HTTP_METRICS,
 		             &rep);
-		return send_reply(conn, r, &rep, NULL, false);
+		return send_reply(l, conn, r, &rep, NULL, false);
 	}
 	srv->h.validate(srv->h.ctx, r->body.data ? r->body.data : "", r->body.len, r->start_ns,
 	                &rep);
 	cf_buf_free(&r->body);
-	return send_reply(conn, r, &rep, NULL, false);
+	return send_reply(l, conn, r, &rep, NULL, false);
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cf_json.h"
 #include "wh_psa.h"
 
 #define SECRETS_STORE_CSI_DRIVER "secrets-store.csi.k8s.io"
@@ -172,7 +173,7 @@ static const cJSON *find_template(const cJSON *object, const kind_info *ki, char
 	const cJSON *cur = object;
 	char path[96] = "";
 	for (const char *const *k = ki->chain; *k; k++) {
-		const cJSON *next = cJSON_GetObjectItemCaseSensitive(cur, *k);
+		const cJSON *next = cf_json_get(cur, *k);
 		size_t pl = strlen(path);
 		snprintf(path + pl, sizeof path - pl, "%s%s", pl ? "." : "", *k);
 		if (!cJSON_IsObject(next)) {
@@ -193,7 +194,7 @@ const cJSON *wh_policy_find_pod_spec(const cJSON *object, const cJSON **metadata
 		*path = NULL;
 	if (!cJSON_IsObject(object))
 		return NULL;
-	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(object, "kind");
+	const cJSON *kind = cf_json_get(object, "kind");
 	const kind_info *ki = cJSON_IsString(kind) ? kind_of(kind->valuestring) : NULL;
 	if (!ki)
 		return NULL;
@@ -201,11 +202,11 @@ const cJSON *wh_policy_find_pod_spec(const cJSON *object, const cJSON **metadata
 	const cJSON *tmpl = find_template(object, ki, dummy, sizeof dummy);
 	if (!tmpl)
 		return NULL;
-	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(tmpl, "spec");
+	const cJSON *spec = cf_json_get(tmpl, "spec");
 	if (!cJSON_IsObject(spec))
 		return NULL;
 	if (metadata) {
-		const cJSON *md = cJSON_GetObjectItemCaseSensitive(tmpl, "metadata");
+		const cJSON *md = cf_json_get(tmpl, "metadata");
 		*metadata = cJSON_IsObject(md) ? md : NULL;
 	}
 	if (path)
@@ -219,25 +220,25 @@ const cJSON *wh_policy_find_pod_spec(const cJSON *object, const cJSON **metadata
 
 static const cJSON *obj_of(const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = cf_json_get(obj, key);
 	return cJSON_IsObject(v) ? v : NULL;
 }
 
 static const cJSON *arr_of(const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = cf_json_get(obj, key);
 	return cJSON_IsArray(v) ? v : NULL;
 }
 
 static const char *str_of(const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = cf_json_get(obj, key);
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 static bool is_set(const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = cf_json_get(obj, key);
 	return v && !cJSON_IsNull(v);
 }
 
@@ -257,7 +258,7 @@ static void check_read_only_root(wh_psa_pod *pod)
 	char path[160];
 	for (size_t i = 0; i < pod->n_ctrs; i++) {
 		const wh_psa_container *c = &pod->ctrs[i];
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->sc, "readOnlyRootFilesystem")))
+		if (cJSON_IsTrue(cf_json_get(c->sc, "readOnlyRootFilesystem")))
 			continue;
 		pathf(path, sizeof path, "%s.securityContext.readOnlyRootFilesystem", c->path);
 		wh_psa_violation(pod, "readOnlyRootFilesystem", c, path, "must be true");
@@ -270,13 +271,18 @@ typedef struct limit_rule {
 	const wh_quantity *max; /* NULL: no maximum */
 } limit_rule;
 
-/* A set limit must be a quantity, > 0, and within the configured maximum. */
+/* A set limit must be a quantity, > 0, and within the configured maximum.
+ * The path (base.resources.limits.<resource>) is only built for a finding:
+ * this runs for every limit of every container. */
 static void check_limit_value(wh_psa_pod *pod, const wh_psa_container *c, const cJSON *value,
-                              const char *path, const limit_rule *rule)
+                              const char *base, const limit_rule *rule)
 {
 	wh_quantity q;
-	char shown[64], max[64];
+	char shown[64], max[64], path[192];
 	int rc = wh_quantity_from_json(value, &q);
+	if (rc == 0 && q.nanos > 0 && !(rule->max && wh_quantity_cmp(&q, rule->max) > 0))
+		return;
+	pathf(path, sizeof path, "%s.resources.limits.%s", base, rule->resource);
 	if (rc) {
 		const char *text = cJSON_IsString(value) ? value->valuestring
 		                   : value->valuestring  ? value->valuestring
@@ -311,30 +317,28 @@ static void check_resource_limits(wh_psa_pod *pod, const wh_policy_config *cfg)
 	const cJSON *pod_limits = obj_of(obj_of(pod->spec, "resources"), "limits");
 	for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
 		const limit_rule *rule = &rules[r];
-		const cJSON *pv = cJSON_GetObjectItemCaseSensitive(pod_limits, rule->resource);
+		const cJSON *pv = cf_json_get(pod_limits, rule->resource);
 		bool pod_set = pv && !cJSON_IsNull(pv);
-		if (pod_set) {
-			pathf(path, sizeof path, "%s.resources.limits.%s", pod->spec_path,
-			      rule->resource);
-			check_limit_value(pod, NULL, pv, path, rule);
-		}
+		if (pod_set)
+			check_limit_value(pod, NULL, pv, pod->spec_path, rule);
 		for (size_t i = 0; i < pod->n_ctrs; i++) {
 			const wh_psa_container *c = &pod->ctrs[i];
 			/* Ephemeral containers cannot carry resources (API rule). */
 			if (c->kind == WH_PSA_EPHEMERAL)
 				continue;
-			const cJSON *v = cJSON_GetObjectItemCaseSensitive(
-			    obj_of(obj_of(c->obj, "resources"), "limits"), rule->resource);
+			const cJSON *v = cf_json_get(obj_of(obj_of(c->obj, "resources"), "limits"),
+			                             rule->resource);
 			bool set = v && !cJSON_IsNull(v);
 			if (!set && (!rule->required || pod_set))
 				continue;
+			if (set) {
+				check_limit_value(pod, c, v, c->path, rule);
+				continue;
+			}
 			pathf(path, sizeof path, "%s.resources.limits.%s", c->path, rule->resource);
-			if (set)
-				check_limit_value(pod, c, v, path, rule);
-			else
-				wh_psa_violation(pod, "resourceLimits", c, path,
-				                 "must be set (or %s.resources.limits.%s)",
-				                 pod->spec_path, rule->resource);
+			wh_psa_violation(pod, "resourceLimits", c, path,
+			                 "must be set (or %s.resources.limits.%s)", pod->spec_path,
+			                 rule->resource);
 		}
 	}
 }
@@ -447,8 +451,7 @@ static void check_secrets(wh_psa_pod *pod)
 
 static void check_service_account_token(wh_psa_pod *pod)
 {
-	if (cJSON_IsFalse(
-	        cJSON_GetObjectItemCaseSensitive(pod->spec, "automountServiceAccountToken")))
+	if (cJSON_IsFalse(cf_json_get(pod->spec, "automountServiceAccountToken")))
 		return;
 	char path[96];
 	pathf(path, sizeof path, "%s.automountServiceAccountToken", pod->spec_path);
@@ -520,7 +523,7 @@ static void check_emptydir_size_limit(wh_psa_pod *pod)
 		const cJSON *ed = obj_of(v, "emptyDir");
 		const char *vname = str_of(v, "name") ? str_of(v, "name") : "";
 		if (ed) {
-			const cJSON *sl = cJSON_GetObjectItemCaseSensitive(ed, "sizeLimit");
+			const cJSON *sl = cf_json_get(ed, "sizeLimit");
 			pathf(path, sizeof path, "%s.volumes[%d].emptyDir.sizeLimit",
 			      pod->spec_path, i);
 			wh_quantity q;
@@ -596,7 +599,7 @@ int wh_policy_evaluate(const wh_policy_config *cfg, wh_profile profile, const cJ
 		         type_name(object));
 		return -EINVAL;
 	}
-	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(object, "kind");
+	const cJSON *kind = cf_json_get(object, "kind");
 	if (!cJSON_IsString(kind)) {
 		snprintf(err, errlen, "kind: must be a string, not %s", type_name(kind));
 		return -EINVAL;
@@ -606,12 +609,12 @@ int wh_policy_evaluate(const wh_policy_config *cfg, wh_profile profile, const cJ
 		snprintf(err, errlen, "kind \"%s\" carries no pod template", kind->valuestring);
 		return -EINVAL;
 	}
-	const cJSON *md = cJSON_GetObjectItemCaseSensitive(object, "metadata");
+	const cJSON *md = cf_json_get(object, "metadata");
 	if (md && !cJSON_IsNull(md) && !cJSON_IsObject(md)) {
 		snprintf(err, errlen, "metadata: must be an object, not %s", type_name(md));
 		return -EINVAL;
 	}
-	const cJSON *nsj = cJSON_GetObjectItemCaseSensitive(md, "namespace");
+	const cJSON *nsj = cf_json_get(md, "namespace");
 	if (nsj && !cJSON_IsNull(nsj) && !cJSON_IsString(nsj)) {
 		snprintf(err, errlen, "metadata.namespace: must be a string, not %s",
 		         type_name(nsj));
@@ -624,8 +627,8 @@ int wh_policy_evaluate(const wh_policy_config *cfg, wh_profile profile, const cJ
 	const cJSON *tmpl = find_template(object, ki, err, errlen);
 	if (!tmpl)
 		return -EINVAL;
-	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(tmpl, "spec");
-	const cJSON *pmeta = ki->chain[0] ? cJSON_GetObjectItemCaseSensitive(tmpl, "metadata") : md;
+	const cJSON *spec = cf_json_get(tmpl, "spec");
+	const cJSON *pmeta = ki->chain[0] ? cf_json_get(tmpl, "metadata") : md;
 
 	wh_psa_pod pod;
 	int rc = wh_psa_pod_init(&pod, spec, ki->spec_path, pmeta, out, err, errlen);

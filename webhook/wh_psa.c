@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cf_json.h"
+
 /* ---------------------------------------------------------------------- */
 /* Type checking of every field the engine reads                           */
 /* ---------------------------------------------------------------------- */
@@ -324,7 +326,7 @@ static int validate_obj(const cJSON *obj, const vfield *fields, int other, const
                         char *err, size_t errlen)
 {
 	for (const vfield *f = fields; f->key; f++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f->key);
+		const cJSON *v = cf_json_get(obj, f->key);
 		if (!v)
 			continue;
 		vpath sub = {path, f->key, 0};
@@ -355,35 +357,35 @@ static int validate_obj(const cJSON *obj, const vfield *fields, int other, const
 
 static const char *str_of(const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = cf_json_get(obj, key);
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 static const cJSON *obj_of(const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = cf_json_get(obj, key);
 	return cJSON_IsObject(v) ? v : NULL;
 }
 
 static const cJSON *arr_of(const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = cf_json_get(obj, key);
 	return cJSON_IsArray(v) ? v : NULL;
 }
 
 static bool is_true(const cJSON *obj, const char *key)
 {
-	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, key));
+	return cJSON_IsTrue(cf_json_get(obj, key));
 }
 
 static bool is_false(const cJSON *obj, const char *key)
 {
-	return cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(obj, key));
+	return cJSON_IsFalse(cf_json_get(obj, key));
 }
 
 static bool is_set(const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = cf_json_get(obj, key);
 	return v && !cJSON_IsNull(v);
 }
 
@@ -649,7 +651,7 @@ static void check_host_ports(wh_psa_pod *pod)
 		const cJSON *p;
 		cJSON_ArrayForEach(p, arr_of(c->obj, "ports"))
 		{
-			const cJSON *hp = cJSON_GetObjectItemCaseSensitive(p, "hostPort");
+			const cJSON *hp = cf_json_get(p, "hostPort");
 			if (cJSON_IsNumber(hp) && hp->valuedouble != 0) {
 				pathf(path, sizeof path, "%s.ports[%d].hostPort", c->path, j);
 				wh_psa_violation(pod, "hostPorts", c, path,
@@ -942,7 +944,7 @@ static void check_run_as_non_root(wh_psa_pod *pod)
 
 static bool is_zero_number(const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const cJSON *v = cf_json_get(obj, key);
 	return cJSON_IsNumber(v) && v->valuedouble == 0;
 }
 

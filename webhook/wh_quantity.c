@@ -115,7 +115,106 @@ static int parse_suffix(const char *s, long *exp10, long *exp2)
 	return 0;
 }
 
+/* The forms manifests actually use ("500m", "2Gi", "1.5", "64Mi": at most
+ * 18 digits, an optional fraction, a suffix from the table, a whole number
+ * of nano-units) in plain integers, without the big-integer machinery.
+ * Returns 1 with *out set, or 0 to leave the text to the general parser,
+ * which also produces every error; both give the same value wherever this
+ * one answers (tests/test_wh_quantity.c compares them). */
+static int parse_common(const char *p, wh_quantity *out)
+{
+	int neg = 0;
+	if (*p == '+' || *p == '-') {
+		neg = *p == '-';
+		p++;
+	}
+	uint64_t m = 0;
+	int ndigits = 0, nfrac = 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (++ndigits > 18)
+			return 0;
+		m = m * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, nfrac++) {
+			if (++ndigits > 18)
+				return 0;
+			m = m * 10 + (uint64_t)(*p - '0');
+		}
+	}
+	if (ndigits == 0)
+		return 0;
+	int e10 = 0, e2 = 0;
+	switch (*p) {
+	case '\0':
+		break;
+	case 'n':
+		e10 = -9;
+		break;
+	case 'u':
+		e10 = -6;
+		break;
+	case 'm':
+		e10 = -3;
+		break;
+	case 'k':
+		e10 = 3;
+		break;
+	case 'K':
+		if (p[1] != 'i')
+			return 0;
+		e2 = 10;
+		p++;
+		break;
+	case 'M':
+	case 'G':
+	case 'T':
+	case 'P':
+	case 'E': {
+		static const char order[] = "MGTPE";
+		int k = (int)(strchr(order, *p) - order) + 2; /* M = 10^6 = 2^20 */
+		if (p[1] == 'i') {
+			e2 = 10 * k;
+			p++;
+		} else {
+			e10 = 3 * k;
+		}
+		break;
+	}
+	default:
+		return 0; /* exponents and anything else */
+	}
+	if (*p && p[1])
+		return 0; /* trailing characters: the general parser says why */
+	if (m == 0) {
+		out->nanos = 0;
+		return 1;
+	}
+	int scale = e10 - nfrac + 9;
+	if (scale < 0)
+		return 0; /* a fraction of a nano-unit: rounding is the general path's */
+	unsigned __int128 u = (unsigned __int128)m << e2; /* < 2^60 * 2^60 */
+	for (int i = 0; i < scale; i++) {
+		if (u > (unsigned __int128)WH_QUANTITY_MAX_NANOS / 10)
+			return 0;
+		u *= 10;
+	}
+	if (u > (unsigned __int128)WH_QUANTITY_MAX_NANOS)
+		return 0;
+	out->nanos = neg ? -(__int128)u : (__int128)u;
+	return 1;
+}
+
 int wh_quantity_parse(const char *text, wh_quantity *out)
+{
+	if (!text || !out)
+		return -EINVAL;
+	if (parse_common(text, out))
+		return 0;
+	return wh_quantity_parse_exact(text, out);
+}
+
+int wh_quantity_parse_exact(const char *text, wh_quantity *out)
 {
 	if (!text || !out)
 		return -EINVAL;

@@ -25,6 +25,9 @@ typedef struct wh_quantity {
 
 /* 0, or -EINVAL (not a quantity) / -ERANGE (beyond the representable). */
 int wh_quantity_parse(const char *text, wh_quantity *out);
+/* The same, always through the general big-integer parser (wh_quantity_parse
+ * takes a shortcut for common forms): for tests comparing the two. */
+int wh_quantity_parse_exact(const char *text, wh_quantity *out);
 /* Accepts a JSON string, or a JSON number (its source text when the YAML
  * reader kept it in valuestring, else the double). */
 int wh_quantity_from_json(const cJSON *item, wh_quantity *out);

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cf_json.h"
+
 typedef enum sel_op { OP_IN, OP_NOT_IN, OP_EXISTS, OP_DOES_NOT_EXIST } sel_op;
 
 typedef struct sel_req {
@@ -100,9 +102,9 @@ static int parse_expression(wh_selector *sel, const cJSON *e, int idx, char *err
 		snprintf(err, errlen, "matchExpressions[%d]: must be an object", idx);
 		return -EINVAL;
 	}
-	const cJSON *key = cJSON_GetObjectItemCaseSensitive(e, "key");
-	const cJSON *op = cJSON_GetObjectItemCaseSensitive(e, "operator");
-	const cJSON *values = cJSON_GetObjectItemCaseSensitive(e, "values");
+	const cJSON *key = cf_json_get(e, "key");
+	const cJSON *op = cf_json_get(e, "operator");
+	const cJSON *values = cf_json_get(e, "values");
 	if (!cJSON_IsString(key) || !key->valuestring[0]) {
 		snprintf(err, errlen, "matchExpressions[%d].key: must be a non-empty string", idx);
 		return -EINVAL;
@@ -173,8 +175,8 @@ int wh_selector_parse(const cJSON *json, wh_selector **out, char *err, size_t er
 		rc = -EINVAL;
 		goto fail;
 	}
-	const cJSON *ml = cJSON_GetObjectItemCaseSensitive(json, "matchLabels");
-	const cJSON *me = cJSON_GetObjectItemCaseSensitive(json, "matchExpressions");
+	const cJSON *ml = cf_json_get(json, "matchLabels");
+	const cJSON *me = cf_json_get(json, "matchExpressions");
 	if (ml && !cJSON_IsNull(ml)) {
 		if (!cJSON_IsObject(ml)) {
 			snprintf(err, errlen, "matchLabels: must be a map of strings");
@@ -262,9 +264,7 @@ bool wh_selector_matches(const wh_selector *sel, const cJSON *labels)
 		return true;
 	for (size_t i = 0; i < sel->n_reqs; i++) {
 		const sel_req *r = &sel->reqs[i];
-		const cJSON *l = cJSON_IsObject(labels)
-		                     ? cJSON_GetObjectItemCaseSensitive(labels, r->key)
-		                     : NULL;
+		const cJSON *l = cJSON_IsObject(labels) ? cf_json_get(labels, r->key) : NULL;
 		bool present = l && !cJSON_IsNull(l);
 		/* A label value that is not a string (invalid in the API) equals
 		 * no value: it can satisfy Exists but never In. */

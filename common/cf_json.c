@@ -1,0 +1,15 @@
+/* cf_json.c - see cf_json.h. */
+#include "cf_json.h"
+
+#include <string.h>
+
+cJSON *cf_json_get(const cJSON *object, const char *name)
+{
+	if (!object || !name)
+		return NULL;
+	/* cJSON stops at the first child without a name (array elements). */
+	for (cJSON *c = object->child; c && c->string; c = c->next)
+		if (c->string[0] == name[0] && strcmp(c->string, name) == 0)
+			return c;
+	return NULL;
+}

@@ -1,0 +1,20 @@
+/*
+ * cf_json.h - cJSON lookups for the request path.
+ *
+ * cf_json_get is cJSON_GetObjectItemCaseSensitive with the same result in
+ * every case (the first member with that exact name; NULL for a NULL
+ * object or name, a non-object, or an array), but it compares the first
+ * byte before calling strcmp. The policy checks do about a thousand
+ * lookups per AdmissionReview, mostly of names that are absent, so
+ * cJSON's strcmp per member was a quarter of the admission work.
+ *
+ * Thread-safety: reads only. Ownership: returns a pointer into `object`.
+ */
+#ifndef CF_JSON_H
+#define CF_JSON_H
+
+#include <cjson/cJSON.h>
+
+cJSON *cf_json_get(const cJSON *object, const char *name);
+
+#endif
