@@ -579,6 +579,39 @@ Test(serve, sigterm_drains_a_request_in_flight, .init = setup, .fini = teardown)
 	cr_assert(WIFEXITED(proc.status) && WEXITSTATUS(proc.status) == 0);
 }
 
+/* SIGTERM as soon as the server says it listens, repeatedly: every stop
+ * must be a clean exit 0. (A race of this kind, the listen socket closed
+ * before each thread-pool worker had dropped it from its epoll set, made
+ * libmicrohttpd abort in about one start in twenty under ASan when driven
+ * from a shell loop; this test guards the behaviour but does not reproduce
+ * that timing reliably.) */
+Test(serve, sigterm_right_after_start_exits_cleanly_every_time, .init = setup, .fini = teardown)
+{
+	for (int i = 0; i < 20; i++) {
+		char listen[64];
+		snprintf(listen, sizeof listen, "127.0.0.1:%u", ts_free_port());
+		char *const argv[] = {(char *)ts_webhook_bin(),
+		                      "serve",
+		                      "--listen",
+		                      listen,
+		                      "--tls-cert",
+		                      crt_path,
+		                      "--tls-key",
+		                      key_path,
+		                      "--profile",
+		                      "restricted",
+		                      NULL};
+		unlink(log_path); /* spawn appends: only this run's lines count */
+		cr_assert_eq(ts_proc_spawn(&proc, argv, log_path), 0);
+		if (ts_wait_for_text(log_path, "\"listening\"", 10000) != 0) {
+			/* Lost a port race with another process: try again. */
+			ts_proc_kill(&proc);
+			continue;
+		}
+		stop_ok();
+	}
+}
+
 Test(serve, sighup_reloads_a_valid_config, .init = setup, .fini = teardown)
 {
 	char cfg[512];

@@ -44,6 +44,7 @@ typedef struct listener {
 	bool probe;
 	struct MHD_Daemon *daemon;
 	int fd;
+	int quiesced_fd; /* the listen socket after quiesce, closed after stop */
 	unsigned port;
 } listener;
 
@@ -587,6 +588,7 @@ wh_http_server *wh_http_start(const wh_http_options *opt, const wh_http_handlers
 	srv->tls = opt->tls;
 	srv->max_body = opt->max_body ? opt->max_body : CF_MAX_ADMISSION_BODY_BYTES;
 	srv->main.fd = srv->probe.fd = -1;
+	srv->main.quiesced_fd = srv->probe.quiesced_fd = -1;
 	pthread_mutex_lock(&session_lock);
 	bool taken = tls_server != NULL;
 	if (!taken)
@@ -625,14 +627,30 @@ unsigned wh_http_inflight(const wh_http_server *s)
 	return __atomic_load_n(&s->inflight, __ATOMIC_ACQUIRE);
 }
 
+/* Stops accepting. shutdown() takes the socket out of LISTEN at once, so
+ * new connections are refused, but the fd stays open until MHD_stop_daemon:
+ * each thread-pool worker removes it from its own epoll set when it next
+ * wakes, and libmicrohttpd aborts the process (MHD_PANIC) if the fd was
+ * already closed then. */
 static void quiesce(listener *l)
 {
 	if (!l->daemon || l->fd < 0)
 		return;
 	MHD_socket fd = MHD_quiesce_daemon(l->daemon);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
+	l->quiesced_fd = fd != MHD_INVALID_SOCKET ? fd : -1;
+	if (l->quiesced_fd >= 0)
+		shutdown(l->quiesced_fd, SHUT_RDWR);
 	l->fd = -1;
+}
+
+static void stop_listener(listener *l)
+{
+	if (l->daemon)
+		MHD_stop_daemon(l->daemon);
+	l->daemon = NULL;
+	if (l->quiesced_fd >= 0)
+		close(l->quiesced_fd);
+	l->quiesced_fd = -1;
 }
 
 unsigned wh_http_drain(wh_http_server *s, unsigned timeout_ms)
@@ -651,10 +669,8 @@ void wh_http_stop(wh_http_server *s)
 {
 	if (!s)
 		return;
-	if (s->probe.daemon)
-		MHD_stop_daemon(s->probe.daemon);
-	if (s->main.daemon)
-		MHD_stop_daemon(s->main.daemon);
+	stop_listener(&s->probe);
+	stop_listener(&s->main);
 	/* MHD closes a listen socket it was given unless quiesced first. */
 	pthread_mutex_lock(&session_lock);
 	if (tls_server == s)
