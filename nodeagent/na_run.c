@@ -101,6 +101,11 @@ typedef struct container {
 	bool stop; /* shutdown: answer what is queued, then exit */
 	bool ids_resolved;
 	bool entry_answered;
+	/* The init process as it was when this policy side continued its
+	 * entrypoint (worker thread only): a later exec by init whose image
+	 * is still that one is the same entrypoint, retried by the kernel. */
+	bool entry_known;
+	uint64_t entry_start, entry_stack;
 	struct container *prev, *next;
 } container;
 
@@ -379,6 +384,7 @@ static void default_decision(na_level level, const char *rule, na_decision *d)
 }
 
 static container *find_container(run_state *r, uint64_t key);
+static void log_container(cf_log_level level, const container *c, const char *msg);
 
 /* ---- approvals ---- */
 
@@ -612,6 +618,39 @@ static void *control_main(void *arg)
 	return NULL;
 }
 
+/* true when this exec is the container's entrypoint: the first exec by its
+ * init process that replaces the runtime's own image. *st gets init's stat
+ * (*have_st says whether it could be read), taken before the answer lets
+ * the exec replace the image.
+ *
+ * A CONTINUE the holder delivered (entry_answered) does not prove the exec
+ * happened: when a signal interrupts the kernel's wait for the answer (runc
+ * init is a Go program: SIGURG preemption) and the answer lands after the
+ * wait returned but before the task re-checks the notification, the ioctl
+ * succeeds and the kernel still discards the answer and restarts the
+ * execve with a new notification; an execve can also fail after a CONTINUE
+ * (-ERESTARTNOINTR when its credential lock is contended under a pending
+ * signal). The retry comes from an init whose image, start time and stack
+ * start included, is unchanged: still the runtime's, so still trusted. A
+ * policy side that did not continue the entrypoint itself (restarted since)
+ * cannot tell and fails closed. */
+static bool is_entrypoint(container *c, pid_t pid, na_proc_stat *st, bool *have_st)
+{
+	*have_st = false;
+	if (c->id.is_exec || pid != c->id.init_pid)
+		return false;
+	*have_st = na_procmem_stat(pid, st) == 0;
+	if (!c->entry_answered)
+		return true;
+	if (!c->entry_known || !*have_st || st->start != c->entry_start ||
+	    st->startstack != c->entry_stack)
+		return false;
+	log_container(CF_LOG_INFO, c,
+	              "entrypoint exec retried after it was continued (init still runs the "
+	              "runtime's image): still the entrypoint");
+	return true;
+}
+
 static void handle(container *c, req_item *it)
 {
 	run_state *r = c->run;
@@ -637,7 +676,13 @@ static void handle(container *c, req_item *it)
 		cf_metric_observe(r->m.latency, NULL, (double)elapsed_us(&it->received) / 1e6);
 		return;
 	}
-	resolve_ids(c);
+	na_proc_stat init_st;
+	bool have_init_st = false;
+	bool entrypoint = is_entrypoint(c, req->pid, &init_st, &have_init_st);
+	/* While init still runs the runtime's image, its environment is the
+	 * runtime's, not the container's. */
+	if (!entrypoint)
+		resolve_ids(c);
 	int rc = na_procmem_read_exec(req, na_notify_fd(c->tx), &info, err, sizeof err);
 	if (rc == -ENOENT) {
 		count(r->m.notifications, "gone");
@@ -667,15 +712,16 @@ static void handle(container *c, req_item *it)
 		 * like the container's entrypoint. */
 		if (c->id.is_exec)
 			ctx.first_exec = false;
-		/* The entrypoint stays the entrypoint until it has been answered:
-		 * runc init is a Go program whose runtime signals its threads
-		 * (SIGURG preemption), which cancels the pending notification
-		 * and restarts the execve with a new id; ancestry alone would
-		 * see that retry as a second exec. Once answered, nothing is the
-		 * entrypoint again, whatever a (restarted, empty) ancestry
-		 * table thinks. */
+		/* The entrypoint stays the entrypoint until it has replaced
+		 * init's image: runc init is a Go program whose runtime signals
+		 * its threads (SIGURG preemption), which cancels the pending
+		 * notification (or discards its answer) and restarts the execve
+		 * with a new id; ancestry alone would see that retry as a second
+		 * exec. Once init runs the container's image, nothing is the
+		 * entrypoint again, whatever a (restarted, empty) ancestry table
+		 * thinks (is_entrypoint). */
 		else
-			ctx.first_exec = !c->entry_answered && req->pid == c->id.init_pid;
+			ctx.first_exec = entrypoint;
 		na_cmd cmd = {.exe_base = info.exe_base,
 		              .target_base = info.target_base,
 		              .argv = info.argv,
@@ -701,6 +747,11 @@ static void handle(container *c, req_item *it)
 		} else {
 			answer = d.verdict == NA_VERDICT_DENY ? EPERM : 0;
 		}
+	}
+	if (answer == 0 && ctx.first_exec && have_init_st) {
+		c->entry_known = true;
+		c->entry_start = init_st.start;
+		c->entry_stack = init_st.startstack;
 	}
 	send_msg(r, NA_WIRE_ANSWER, c->key, req->id, answer);
 	uint64_t latency = elapsed_us(&it->received);

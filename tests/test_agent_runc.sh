@@ -47,7 +47,7 @@ cleanup() {
 	fi
 	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	if [ -n "$AGENT_PID" ]; then kill "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null; fi
-	[ -n "${CF_KEEP_TMP:-}" ] || rm -rf "$TMP"
+	if [ -n "${CF_KEEP_TMP:-}" ]; then echo "NOTE: logs kept in $TMP (CF_KEEP_TMP)"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 

@@ -775,3 +775,141 @@ Test(na_holder, stalled_log_pipe_never_stalls_answers)
 	kill(a, SIGTERM);
 	cr_assert_eq(wait_exit(a), 0);
 }
+
+/* ---- the entrypoint: the first exec that replaces init's image ----
+ * A child filters execve with a notify filter, hands its fd over as a
+ * container whose init is itself, then runs `first` (an exec the kernel
+ * fails after the agent continued it, or NULL) and then `argv`. Its exit
+ * status, or -1 when it does not exit within 20 s. */
+static int entry_probe(const char *log, const char *first, char *const argv[])
+{
+	int go[2];
+	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(go[1]);
+		scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+		if (!ctx || seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(execve), 0) < 0 ||
+		    seccomp_load(ctx) < 0)
+			_exit(101);
+		int s = connect_unix(sock);
+		if (s < 0)
+			_exit(102);
+		char json[256];
+		snprintf(json, sizeof json,
+		         "{\"fds\":[\"seccompFd\"],\"pid\":%d,\"state\":{\"id\":\"entry-%d\","
+		         "\"pid\":%d}}",
+		         getpid(), getpid(), getpid());
+		int fd = seccomp_notify_fd(ctx);
+		char ctl[CMSG_SPACE(sizeof(int))];
+		memset(ctl, 0, sizeof ctl);
+		struct iovec iov = {.iov_base = json, .iov_len = strlen(json)};
+		struct msghdr msg = {.msg_iov = &iov,
+		                     .msg_iovlen = 1,
+		                     .msg_control = ctl,
+		                     .msg_controllen = sizeof ctl};
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof fd);
+		if (sendmsg(s, &msg, MSG_NOSIGNAL) < 0)
+			_exit(103);
+		close(s);
+		close(fd);
+		char b;
+		if (read(go[0], &b, 1) != 1)
+			_exit(104);
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, 2); /* sh's message for a refused exec */
+		char *const env[] = {(char *)"PATH=/usr/bin:/bin", NULL};
+		if (first) {
+			/* Continued as the entrypoint, then failed by the kernel:
+			 * init's image is unchanged, as after a retried execve. */
+			execve(first, argv, env);
+			if (errno != ENOENT)
+				_exit(105);
+		}
+		execve(argv[0], argv, env);
+		_exit(errno == EPERM ? 106 : 107);
+	}
+	track(pid);
+	close(go[0]);
+	for (int i = 0; i < 100 && !file_contains_within(log, "\"container_id\":\"entry-", 1); i++)
+		usleep(100000);
+	cr_assert_eq(write(go[1], "x", 1), 1);
+	close(go[1]);
+	return wait_exit(pid);
+}
+
+/* The kernel may discard a delivered CONTINUE (a signal interrupted its
+ * wait for the answer) or fail the exec after it: the retry by the same,
+ * unchanged init is still the entrypoint (strict: sh is not an allowed
+ * command and runs only as the entrypoint). */
+Test(na_holder, entrypoint_retried_after_a_continue_is_still_the_entrypoint)
+{
+	char log[128];
+	snprintf(log, sizeof log, "%s/a.log", dir);
+	pid_t a = start_agent(policy, log);
+	char *const argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)"exit 7", NULL};
+	int st = entry_probe(log, "/nonexistent-entrypoint/sh", argv);
+	cr_assert_eq(st, 7, "the retried entrypoint did not run (status %d): %s", st, slurp(log));
+	cr_assert(file_contains_within(log, "entrypoint exec retried after it was continued", 50));
+	kill(a, SIGTERM);
+	cr_assert_eq(wait_exit(a), 0);
+}
+
+/* Once the entrypoint replaced init's image, an exec by init is decided
+ * like any other: `exec cat` from the entrypoint shell is denied. */
+Test(na_holder, exec_by_init_after_the_entrypoint_ran_is_decided)
+{
+	char log[128];
+	snprintf(log, sizeof log, "%s/a.log", dir);
+	pid_t a = start_agent(policy, log);
+	char *const argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)"exec /bin/cat /dev/null",
+	                      NULL};
+	int st = entry_probe(log, NULL, argv);
+	/* sh exits 126 when its `exec` is refused. */
+	cr_assert_eq(st, 126, "status %d: %s", st, slurp(log));
+	cr_assert(file_contains_within(log, "\"command\":\"/bin/cat /dev/null\"", 50), "%s",
+	          slurp(log));
+	char *text = slurp(log);
+	char *line = strstr(text, "\"command\":\"/bin/cat /dev/null\"");
+	char *end = line ? strchr(line, '\n') : NULL;
+	if (end)
+		*end = '\0';
+	cr_assert(line && strstr(line, "\"decision\":\"deny\""), "%s", text);
+	free(text);
+	cr_assert(!file_contains_within(log, "entrypoint exec retried", 1));
+	kill(a, SIGTERM);
+	cr_assert_eq(wait_exit(a), 0);
+}
+
+/* A failed entrypoint exec followed by an exec of something else after the
+ * image changed is not the entrypoint: the entrypoint shell runs and its
+ * own `exec` of a second non-allowed command from init is refused. */
+Test(na_holder, retried_entrypoint_then_exec_by_init_is_decided)
+{
+	char log[128];
+	snprintf(log, sizeof log, "%s/a.log", dir);
+	pid_t a = start_agent(policy, log);
+	char *const argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)"exec /bin/cat /dev/null",
+	                      NULL};
+	int st = entry_probe(log, "/nonexistent-entrypoint/sh", argv);
+	/* sh exits 126 when its `exec` is refused. */
+	cr_assert_eq(st, 126, "status %d: %s", st, slurp(log));
+	cr_assert(file_contains_within(log, "\"command\":\"/bin/cat /dev/null\"", 50), "%s",
+	          slurp(log));
+	char *text = slurp(log);
+	char *line = strstr(text, "\"command\":\"/bin/cat /dev/null\"");
+	char *end = line ? strchr(line, '\n') : NULL;
+	if (end)
+		*end = '\0';
+	cr_assert(line && strstr(line, "\"decision\":\"deny\""), "%s", text);
+	free(text);
+	kill(a, SIGTERM);
+	cr_assert_eq(wait_exit(a), 0);
+}
