@@ -13,3 +13,21 @@ cJSON *cf_json_get(const cJSON *object, const char *name)
 			return c;
 	return NULL;
 }
+
+const cJSON *cf_json_object(const cJSON *object, const char *name)
+{
+	const cJSON *v = cf_json_get(object, name);
+	return cJSON_IsObject(v) ? v : NULL;
+}
+
+const cJSON *cf_json_array(const cJSON *object, const char *name)
+{
+	const cJSON *v = cf_json_get(object, name);
+	return cJSON_IsArray(v) ? v : NULL;
+}
+
+const char *cf_json_string(const cJSON *object, const char *name)
+{
+	const cJSON *v = cf_json_get(object, name);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}

@@ -16,5 +16,10 @@
 #include <cjson/cJSON.h>
 
 cJSON *cf_json_get(const cJSON *object, const char *name);
+/* The member `name` when it has the expected type, else NULL (absent,
+ * null, or another type): the policy checks treat all three alike. */
+const cJSON *cf_json_object(const cJSON *object, const char *name);
+const cJSON *cf_json_array(const cJSON *object, const char *name);
+const char *cf_json_string(const cJSON *object, const char *name);
 
 #endif

@@ -84,3 +84,22 @@ Test(cf_json, stops_at_an_unnamed_member_like_cjson)
 	cr_assert_null(cf_json_get(o, "b"));
 	cJSON_Delete(o);
 }
+
+Test(cf_json, typed_getters_return_only_the_expected_type)
+{
+	cJSON *o = cJSON_Parse("{\"m\":{\"k\":1},\"l\":[1],\"s\":\"x\",\"n\":null,\"b\":true}");
+	cr_assert_not_null(o);
+	cr_assert_not_null(cf_json_object(o, "m"));
+	cr_assert_not_null(cf_json_array(o, "l"));
+	cr_assert_str_eq(cf_json_string(o, "s"), "x");
+	/* Wrong type, null and absent all read as "not set". */
+	cr_assert_null(cf_json_object(o, "l"));
+	cr_assert_null(cf_json_object(o, "s"));
+	cr_assert_null(cf_json_array(o, "m"));
+	cr_assert_null(cf_json_array(o, "n"));
+	cr_assert_null(cf_json_string(o, "b"));
+	cr_assert_null(cf_json_string(o, "n"));
+	cr_assert_null(cf_json_string(o, "absent"));
+	cr_assert_null(cf_json_object(NULL, "m"));
+	cJSON_Delete(o);
+}

@@ -218,24 +218,6 @@ const cJSON *wh_policy_find_pod_spec(const cJSON *object, const cJSON **metadata
 /* Worker checks                                                           */
 /* ---------------------------------------------------------------------- */
 
-static const cJSON *obj_of(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cf_json_get(obj, key);
-	return cJSON_IsObject(v) ? v : NULL;
-}
-
-static const cJSON *arr_of(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cf_json_get(obj, key);
-	return cJSON_IsArray(v) ? v : NULL;
-}
-
-static const char *str_of(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cf_json_get(obj, key);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static bool is_set(const cJSON *obj, const char *key)
 {
 	const cJSON *v = cf_json_get(obj, key);
@@ -314,7 +296,7 @@ static void check_resource_limits(wh_psa_pod *pod, const wh_policy_config *cfg)
 	     cfg->has_max_ephemeral_storage ? &cfg->max_ephemeral_storage : NULL},
 	};
 	char path[192];
-	const cJSON *pod_limits = obj_of(obj_of(pod->spec, "resources"), "limits");
+	const cJSON *pod_limits = cf_json_object(cf_json_object(pod->spec, "resources"), "limits");
 	for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
 		const limit_rule *rule = &rules[r];
 		const cJSON *pv = cf_json_get(pod_limits, rule->resource);
@@ -326,8 +308,9 @@ static void check_resource_limits(wh_psa_pod *pod, const wh_policy_config *cfg)
 			/* Ephemeral containers cannot carry resources (API rule). */
 			if (c->kind == WH_PSA_EPHEMERAL)
 				continue;
-			const cJSON *v = cf_json_get(obj_of(obj_of(c->obj, "resources"), "limits"),
-			                             rule->resource);
+			const cJSON *v = cf_json_get(
+			    cf_json_object(cf_json_object(c->obj, "resources"), "limits"),
+			    rule->resource);
 			bool set = v && !cJSON_IsNull(v);
 			if (!set && (!rule->required || pod_set))
 				continue;
@@ -361,7 +344,7 @@ static void check_network_policy(wh_psa_pod *pod, const wh_policy_config *cfg, c
 		return;
 	}
 	wh_netpol_coverage cov;
-	wh_netpol_coverage_for(netpols, ns, obj_of(pod->meta, "labels"), &cov);
+	wh_netpol_coverage_for(netpols, ns, cf_json_object(pod->meta, "labels"), &cov);
 	static const char *const dirs[] = {"Ingress", "Egress"};
 	for (int d = 0; d < 2; d++) {
 		bool covered = d ? cov.egress : cov.ingress;
@@ -388,36 +371,37 @@ static void check_secrets(wh_psa_pod *pod)
 		const wh_psa_container *c = &pod->ctrs[i];
 		int j = 0;
 		const cJSON *e;
-		cJSON_ArrayForEach(e, arr_of(c->obj, "env"))
+		cJSON_ArrayForEach(e, cf_json_array(c->obj, "env"))
 		{
-			const cJSON *ref = obj_of(obj_of(e, "valueFrom"), "secretKeyRef");
+			const cJSON *ref =
+			    cf_json_object(cf_json_object(e, "valueFrom"), "secretKeyRef");
 			if (ref) {
 				pathf(path, sizeof path, "%s.env[%d].valueFrom.secretKeyRef",
 				      c->path, j);
-				wh_psa_violation(pod, "secrets", c, path,
-				                 "must not be used (secret \"%s\")",
-				                 str_of(ref, "name") ? str_of(ref, "name") : "");
+				wh_psa_violation(
+				    pod, "secrets", c, path, "must not be used (secret \"%s\")",
+				    cf_json_string(ref, "name") ? cf_json_string(ref, "name") : "");
 			}
 			j++;
 		}
 		j = 0;
-		cJSON_ArrayForEach(e, arr_of(c->obj, "envFrom"))
+		cJSON_ArrayForEach(e, cf_json_array(c->obj, "envFrom"))
 		{
-			const cJSON *ref = obj_of(e, "secretRef");
+			const cJSON *ref = cf_json_object(e, "secretRef");
 			if (ref) {
 				pathf(path, sizeof path, "%s.envFrom[%d].secretRef", c->path, j);
-				wh_psa_violation(pod, "secrets", c, path,
-				                 "must not be used (secret \"%s\")",
-				                 str_of(ref, "name") ? str_of(ref, "name") : "");
+				wh_psa_violation(
+				    pod, "secrets", c, path, "must not be used (secret \"%s\")",
+				    cf_json_string(ref, "name") ? cf_json_string(ref, "name") : "");
 			}
 			j++;
 		}
 	}
 	int i = 0;
 	const cJSON *v;
-	cJSON_ArrayForEach(v, arr_of(pod->spec, "volumes"))
+	cJSON_ArrayForEach(v, cf_json_array(pod->spec, "volumes"))
 	{
-		const char *vname = str_of(v, "name") ? str_of(v, "name") : "";
+		const char *vname = cf_json_string(v, "name") ? cf_json_string(v, "name") : "";
 		if (is_set(v, "secret")) {
 			pathf(path, sizeof path, "%s.volumes[%d].secret", pod->spec_path, i);
 			wh_psa_violation(pod, "secrets", NULL, path,
@@ -425,7 +409,7 @@ static void check_secrets(wh_psa_pod *pod)
 		}
 		int k = 0;
 		const cJSON *src;
-		cJSON_ArrayForEach(src, arr_of(obj_of(v, "projected"), "sources"))
+		cJSON_ArrayForEach(src, cf_json_array(cf_json_object(v, "projected"), "sources"))
 		{
 			static const char *const bad[] = {"secret", "serviceAccountToken"};
 			for (int b = 0; b < 2; b++) {
@@ -438,7 +422,7 @@ static void check_secrets(wh_psa_pod *pod)
 			}
 			k++;
 		}
-		const char *driver = str_of(obj_of(v, "csi"), "driver");
+		const char *driver = cf_json_string(cf_json_object(v, "csi"), "driver");
 		if (driver && !strcmp(driver, SECRETS_STORE_CSI_DRIVER)) {
 			pathf(path, sizeof path, "%s.volumes[%d].csi.driver", pod->spec_path, i);
 			wh_psa_violation(pod, "secrets", NULL, path,
@@ -465,8 +449,8 @@ static void check_seccomp_localhost(wh_psa_pod *pod, const char *profile)
 	for (size_t i = 0; i < pod->n_ctrs; i++) {
 		const wh_psa_container *c = &pod->ctrs[i];
 		const cJSON *eff = wh_psa_effective_seccomp(pod, c);
-		const char *t = str_of(eff, "type");
-		const char *lp = str_of(eff, "localhostProfile");
+		const char *t = cf_json_string(eff, "type");
+		const char *lp = cf_json_string(eff, "localhostProfile");
 		if (t && !strcmp(t, "Localhost") && lp && !strcmp(lp, profile))
 			continue;
 		pathf(path, sizeof path, "%s.securityContext.seccompProfile", c->path);
@@ -479,7 +463,7 @@ static void check_seccomp_localhost(wh_psa_pod *pod, const char *profile)
 
 static void check_runtime_class(wh_psa_pod *pod, const wh_policy_config *cfg)
 {
-	const char *rc = str_of(pod->spec, "runtimeClassName");
+	const char *rc = cf_json_string(pod->spec, "runtimeClassName");
 	for (size_t i = 0; rc && i < cfg->n_allowed_runtime_classes; i++)
 		if (cfg->allowed_runtime_classes[i] && !strcmp(rc, cfg->allowed_runtime_classes[i]))
 			return;
@@ -518,10 +502,10 @@ static void check_emptydir_size_limit(wh_psa_pod *pod)
 	char path[192];
 	int i = 0;
 	const cJSON *v;
-	cJSON_ArrayForEach(v, arr_of(pod->spec, "volumes"))
+	cJSON_ArrayForEach(v, cf_json_array(pod->spec, "volumes"))
 	{
-		const cJSON *ed = obj_of(v, "emptyDir");
-		const char *vname = str_of(v, "name") ? str_of(v, "name") : "";
+		const cJSON *ed = cf_json_object(v, "emptyDir");
+		const char *vname = cf_json_string(v, "name") ? cf_json_string(v, "name") : "";
 		if (ed) {
 			const cJSON *sl = cf_json_get(ed, "sizeLimit");
 			pathf(path, sizeof path, "%s.volumes[%d].emptyDir.sizeLimit",

@@ -355,24 +355,6 @@ static int validate_obj(const cJSON *obj, const vfield *fields, int other, const
 /* Pod view and result appending                                           */
 /* ---------------------------------------------------------------------- */
 
-static const char *str_of(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cf_json_get(obj, key);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static const cJSON *obj_of(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cf_json_get(obj, key);
-	return cJSON_IsObject(v) ? v : NULL;
-}
-
-static const cJSON *arr_of(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cf_json_get(obj, key);
-	return cJSON_IsArray(v) ? v : NULL;
-}
-
 static bool is_true(const cJSON *obj, const char *key)
 {
 	return cJSON_IsTrue(cf_json_get(obj, key));
@@ -424,8 +406,8 @@ int wh_psa_pod_init(wh_psa_pod *pod, const cJSON *spec, const char *spec_path, c
 		pod->meta = meta;
 	}
 	pod->spec = spec;
-	pod->psc = obj_of(spec, "securityContext");
-	const char *os = str_of(obj_of(spec, "os"), "name");
+	pod->psc = cf_json_object(spec, "securityContext");
+	const char *os = cf_json_string(cf_json_object(spec, "os"), "name");
 	pod->windows = os && !strcmp(os, "windows");
 	pod->host_users_false = is_false(spec, "hostUsers");
 	pod->out = out;
@@ -433,7 +415,7 @@ int wh_psa_pod_init(wh_psa_pod *pod, const cJSON *spec, const char *spec_path, c
 	static const char *const lists[] = {"initContainers", "containers", "ephemeralContainers"};
 	size_t total = 0;
 	for (size_t k = 0; k < 3; k++)
-		total += (size_t)cJSON_GetArraySize(arr_of(spec, lists[k]));
+		total += (size_t)cJSON_GetArraySize(cf_json_array(spec, lists[k]));
 	if (total) {
 		pod->ctrs = calloc(total, sizeof *pod->ctrs);
 		if (!pod->ctrs) {
@@ -444,12 +426,12 @@ int wh_psa_pod_init(wh_psa_pod *pod, const cJSON *spec, const char *spec_path, c
 	for (size_t k = 0; k < 3; k++) {
 		int i = 0;
 		const cJSON *c;
-		cJSON_ArrayForEach(c, arr_of(spec, lists[k]))
+		cJSON_ArrayForEach(c, cf_json_array(spec, lists[k]))
 		{
 			wh_psa_container *w = &pod->ctrs[pod->n_ctrs++];
 			w->obj = c;
-			w->sc = obj_of(c, "securityContext");
-			w->name = str_of(c, "name") ? str_of(c, "name") : "";
+			w->sc = cf_json_object(c, "securityContext");
+			w->name = cf_json_string(c, "name") ? cf_json_string(c, "name") : "";
 			w->kind = (wh_psa_kind)k;
 			pathf(w->path, sizeof w->path, "%s.%s[%d]", pod->spec_path, lists[k], i++);
 		}
@@ -611,7 +593,7 @@ static void check_capabilities_baseline(wh_psa_pod *pod, const wh_psa_caps *extr
 		const wh_psa_container *c = &pod->ctrs[i];
 		int j = 0;
 		const cJSON *cap;
-		cJSON_ArrayForEach(cap, arr_of(obj_of(c->sc, "capabilities"), "add"))
+		cJSON_ArrayForEach(cap, cf_json_array(cf_json_object(c->sc, "capabilities"), "add"))
 		{
 			const char *name = cap->valuestring;
 			if (!in_list(name, baseline_caps) && !in_extra(name, extra)) {
@@ -630,13 +612,13 @@ static void check_host_path_volumes(wh_psa_pod *pod)
 	char path[160];
 	int i = 0;
 	const cJSON *v;
-	cJSON_ArrayForEach(v, arr_of(pod->spec, "volumes"))
+	cJSON_ArrayForEach(v, cf_json_array(pod->spec, "volumes"))
 	{
 		if (is_set(v, "hostPath")) {
 			pathf(path, sizeof path, "%s.volumes[%d].hostPath", pod->spec_path, i);
-			wh_psa_violation(pod, "hostPathVolumes", NULL, path,
-			                 "must not be used (volume \"%s\")",
-			                 str_of(v, "name") ? str_of(v, "name") : "");
+			wh_psa_violation(
+			    pod, "hostPathVolumes", NULL, path, "must not be used (volume \"%s\")",
+			    cf_json_string(v, "name") ? cf_json_string(v, "name") : "");
 		}
 		i++;
 	}
@@ -649,7 +631,7 @@ static void check_host_ports(wh_psa_pod *pod)
 		const wh_psa_container *c = &pod->ctrs[i];
 		int j = 0;
 		const cJSON *p;
-		cJSON_ArrayForEach(p, arr_of(c->obj, "ports"))
+		cJSON_ArrayForEach(p, cf_json_array(c->obj, "ports"))
 		{
 			const cJSON *hp = cf_json_get(p, "hostPort");
 			if (cJSON_IsNumber(hp) && hp->valuedouble != 0) {
@@ -664,7 +646,7 @@ static void check_host_ports(wh_psa_pod *pod)
 
 static bool apparmor_type_ok(const cJSON *profile)
 {
-	const char *t = str_of(profile, "type");
+	const char *t = cf_json_string(profile, "type");
 	return t && (!strcmp(t, "RuntimeDefault") || !strcmp(t, "Localhost"));
 }
 
@@ -673,7 +655,7 @@ static void check_apparmor(wh_psa_pod *pod)
 	static const char prefix[] = "container.apparmor.security.beta.kubernetes.io/";
 	char path[512];
 	const cJSON *kv;
-	cJSON_ArrayForEach(kv, obj_of(pod->meta, "annotations"))
+	cJSON_ArrayForEach(kv, cf_json_object(pod->meta, "annotations"))
 	{
 		if (!kv->string || strncmp(kv->string, prefix, sizeof prefix - 1) != 0)
 			continue;
@@ -684,22 +666,22 @@ static void check_apparmor(wh_psa_pod *pod)
 		wh_psa_violation(pod, "appArmorProfile", NULL, path,
 		                 "must be runtime/default or localhost/<profile>, not \"%s\"", v);
 	}
-	const cJSON *pp = obj_of(pod->psc, "appArmorProfile");
+	const cJSON *pp = cf_json_object(pod->psc, "appArmorProfile");
 	if (pp && !apparmor_type_ok(pp)) {
 		pathf(path, sizeof path, "%s.securityContext.appArmorProfile.type", pod->spec_path);
 		wh_psa_violation(pod, "appArmorProfile", NULL, path,
 		                 "must be RuntimeDefault or Localhost, not \"%s\"",
-		                 str_of(pp, "type") ? str_of(pp, "type") : "");
+		                 cf_json_string(pp, "type") ? cf_json_string(pp, "type") : "");
 	}
 	for (size_t i = 0; i < pod->n_ctrs; i++) {
 		const wh_psa_container *c = &pod->ctrs[i];
-		const cJSON *cp = obj_of(c->sc, "appArmorProfile");
+		const cJSON *cp = cf_json_object(c->sc, "appArmorProfile");
 		if (!cp || apparmor_type_ok(cp))
 			continue;
 		pathf(path, sizeof path, "%s.securityContext.appArmorProfile.type", c->path);
 		wh_psa_violation(pod, "appArmorProfile", c, path,
 		                 "must be RuntimeDefault or Localhost, not \"%s\"",
-		                 str_of(cp, "type") ? str_of(cp, "type") : "");
+		                 cf_json_string(cp, "type") ? cf_json_string(cp, "type") : "");
 	}
 }
 
@@ -713,7 +695,7 @@ static void selinux_one(wh_psa_pod *pod, const cJSON *opts, const char *base,
 	char path[192];
 	if (!opts)
 		return;
-	const char *t = str_of(opts, "type");
+	const char *t = cf_json_string(opts, "type");
 	if (t && !in_list(t, selinux_types)) {
 		pathf(path, sizeof path, "%s.securityContext.seLinuxOptions.type", base);
 		wh_psa_violation(pod, "seLinuxOptions", c, path,
@@ -723,7 +705,7 @@ static void selinux_one(wh_psa_pod *pod, const cJSON *opts, const char *base,
 	}
 	static const char *const ur[] = {"user", "role"};
 	for (size_t k = 0; k < 2; k++) {
-		const char *v = str_of(opts, ur[k]);
+		const char *v = cf_json_string(opts, ur[k]);
 		if (v && v[0]) {
 			pathf(path, sizeof path, "%s.securityContext.seLinuxOptions.%s", base,
 			      ur[k]);
@@ -735,10 +717,10 @@ static void selinux_one(wh_psa_pod *pod, const cJSON *opts, const char *base,
 
 static void check_selinux(wh_psa_pod *pod)
 {
-	selinux_one(pod, obj_of(pod->psc, "seLinuxOptions"), pod->spec_path, NULL);
+	selinux_one(pod, cf_json_object(pod->psc, "seLinuxOptions"), pod->spec_path, NULL);
 	for (size_t i = 0; i < pod->n_ctrs; i++)
-		selinux_one(pod, obj_of(pod->ctrs[i].sc, "seLinuxOptions"), pod->ctrs[i].path,
-		            &pod->ctrs[i]);
+		selinux_one(pod, cf_json_object(pod->ctrs[i].sc, "seLinuxOptions"),
+		            pod->ctrs[i].path, &pod->ctrs[i]);
 }
 
 static void proc_mount(wh_psa_pod *pod, const char *check, const char *why)
@@ -746,7 +728,7 @@ static void proc_mount(wh_psa_pod *pod, const char *check, const char *why)
 	char path[160];
 	for (size_t i = 0; i < pod->n_ctrs; i++) {
 		const wh_psa_container *c = &pod->ctrs[i];
-		const char *pm = str_of(c->sc, "procMount");
+		const char *pm = cf_json_string(c->sc, "procMount");
 		if (!pm || !strcmp(pm, "Default"))
 			continue;
 		pathf(path, sizeof path, "%s.securityContext.procMount", c->path);
@@ -757,7 +739,7 @@ static void proc_mount(wh_psa_pod *pod, const char *check, const char *why)
 static void check_seccomp_baseline(wh_psa_pod *pod)
 {
 	char path[160];
-	const char *t = str_of(obj_of(pod->psc, "seccompProfile"), "type");
+	const char *t = cf_json_string(cf_json_object(pod->psc, "seccompProfile"), "type");
 	if (t && !strcmp(t, "Unconfined")) {
 		pathf(path, sizeof path, "%s.securityContext.seccompProfile.type", pod->spec_path);
 		wh_psa_violation(pod, "seccompProfile_baseline", NULL, path,
@@ -765,7 +747,7 @@ static void check_seccomp_baseline(wh_psa_pod *pod)
 	}
 	for (size_t i = 0; i < pod->n_ctrs; i++) {
 		const wh_psa_container *c = &pod->ctrs[i];
-		t = str_of(obj_of(c->sc, "seccompProfile"), "type");
+		t = cf_json_string(cf_json_object(c->sc, "seccompProfile"), "type");
 		if (t && !strcmp(t, "Unconfined")) {
 			pathf(path, sizeof path, "%s.securityContext.seccompProfile.type", c->path);
 			wh_psa_violation(pod, "seccompProfile_baseline", c, path,
@@ -796,9 +778,9 @@ static void check_sysctls(wh_psa_pod *pod)
 	char path[160];
 	int i = 0;
 	const cJSON *s;
-	cJSON_ArrayForEach(s, arr_of(pod->psc, "sysctls"))
+	cJSON_ArrayForEach(s, cf_json_array(pod->psc, "sysctls"))
 	{
-		const char *name = str_of(s, "name");
+		const char *name = cf_json_string(s, "name");
 		if (!name || !in_list(name, safe_sysctls)) {
 			pathf(path, sizeof path, "%s.securityContext.sysctls[%d].name",
 			      pod->spec_path, i);
@@ -812,14 +794,14 @@ static void check_sysctls(wh_psa_pod *pod)
 static void check_windows_host_process(wh_psa_pod *pod)
 {
 	char path[192];
-	if (is_true(obj_of(pod->psc, "windowsOptions"), "hostProcess")) {
+	if (is_true(cf_json_object(pod->psc, "windowsOptions"), "hostProcess")) {
 		pathf(path, sizeof path, "%s.securityContext.windowsOptions.hostProcess",
 		      pod->spec_path);
 		wh_psa_violation(pod, "windowsHostProcess", NULL, path, "must not be true");
 	}
 	for (size_t i = 0; i < pod->n_ctrs; i++) {
 		const wh_psa_container *c = &pod->ctrs[i];
-		if (!is_true(obj_of(c->sc, "windowsOptions"), "hostProcess"))
+		if (!is_true(cf_json_object(c->sc, "windowsOptions"), "hostProcess"))
 			continue;
 		pathf(path, sizeof path, "%s.securityContext.windowsOptions.hostProcess", c->path);
 		wh_psa_violation(pod, "windowsHostProcess", c, path, "must not be true");
@@ -835,10 +817,12 @@ static void check_host_probes(wh_psa_pod *pod)
 	for (size_t i = 0; i < pod->n_ctrs; i++) {
 		const wh_psa_container *c = &pod->ctrs[i];
 		for (size_t p = 0; p < 5; p++) {
-			const cJSON *h = p < 3 ? obj_of(c->obj, probes[p])
-			                       : obj_of(obj_of(c->obj, "lifecycle"), hooks[p - 3]);
+			const cJSON *h = p < 3 ? cf_json_object(c->obj, probes[p])
+			                       : cf_json_object(cf_json_object(c->obj, "lifecycle"),
+			                                        hooks[p - 3]);
 			for (size_t k = 0; k < 2 && h; k++) {
-				const char *host = str_of(obj_of(h, handlers[k]), "host");
+				const char *host =
+				    cf_json_string(cf_json_object(h, handlers[k]), "host");
 				if (!host || !host[0])
 					continue;
 				if (p < 3)
@@ -886,7 +870,7 @@ static void check_restricted_volumes(wh_psa_pod *pod)
 	char path[192];
 	int i = 0;
 	const cJSON *v;
-	cJSON_ArrayForEach(v, arr_of(pod->spec, "volumes"))
+	cJSON_ArrayForEach(v, cf_json_array(pod->spec, "volumes"))
 	{
 		const cJSON *kv;
 		cJSON_ArrayForEach(kv, v)
@@ -899,7 +883,7 @@ static void check_restricted_volumes(wh_psa_pod *pod)
 			wh_psa_violation(
 			    pod, "restrictedVolumes", NULL, path,
 			    "must not be used (volume \"%s\" has a type restricted does not allow)",
-			    str_of(v, "name") ? str_of(v, "name") : "");
+			    cf_json_string(v, "name") ? cf_json_string(v, "name") : "");
 		}
 		i++;
 	}
@@ -966,31 +950,32 @@ static void check_run_as_user(wh_psa_pod *pod)
 
 static bool seccomp_type_ok(const cJSON *profile)
 {
-	const char *t = str_of(profile, "type");
+	const char *t = cf_json_string(profile, "type");
 	return t && (!strcmp(t, "RuntimeDefault") || !strcmp(t, "Localhost"));
 }
 
 static void check_seccomp_restricted(wh_psa_pod *pod)
 {
 	char path[160];
-	const cJSON *pp = obj_of(pod->psc, "seccompProfile");
+	const cJSON *pp = cf_json_object(pod->psc, "seccompProfile");
 	bool pod_ok = pp && seccomp_type_ok(pp);
 	if (pp && !pod_ok) {
 		pathf(path, sizeof path, "%s.securityContext.seccompProfile.type", pod->spec_path);
 		wh_psa_violation(pod, "seccompProfile_restricted", NULL, path,
 		                 "must be RuntimeDefault or Localhost, not \"%s\"",
-		                 str_of(pp, "type") ? str_of(pp, "type") : "");
+		                 cf_json_string(pp, "type") ? cf_json_string(pp, "type") : "");
 	}
 	for (size_t i = 0; i < pod->n_ctrs; i++) {
 		const wh_psa_container *c = &pod->ctrs[i];
-		const cJSON *cp = obj_of(c->sc, "seccompProfile");
+		const cJSON *cp = cf_json_object(c->sc, "seccompProfile");
 		if (cp ? seccomp_type_ok(cp) : pod_ok)
 			continue;
 		pathf(path, sizeof path, "%s.securityContext.seccompProfile.type", c->path);
 		if (cp)
 			wh_psa_violation(pod, "seccompProfile_restricted", c, path,
 			                 "must be RuntimeDefault or Localhost, not \"%s\"",
-			                 str_of(cp, "type") ? str_of(cp, "type") : "");
+			                 cf_json_string(cp, "type") ? cf_json_string(cp, "type")
+			                                            : "");
 		else
 			wh_psa_violation(pod, "seccompProfile_restricted", c, path,
 			                 "must be RuntimeDefault or Localhost (here or in "
@@ -1004,10 +989,10 @@ static void check_capabilities_restricted(wh_psa_pod *pod, const wh_psa_caps *ex
 	char path[192];
 	for (size_t i = 0; i < pod->n_ctrs; i++) {
 		const wh_psa_container *c = &pod->ctrs[i];
-		const cJSON *caps = obj_of(c->sc, "capabilities");
+		const cJSON *caps = cf_json_object(c->sc, "capabilities");
 		bool dropped_all = false;
 		const cJSON *d;
-		cJSON_ArrayForEach(d, arr_of(caps, "drop"))
+		cJSON_ArrayForEach(d, cf_json_array(caps, "drop"))
 		{
 			/* Exactly "ALL": the runtime ignores "all" or "CAP_ALL". */
 			if (!strcmp(d->valuestring, "ALL"))
@@ -1020,7 +1005,7 @@ static void check_capabilities_restricted(wh_psa_pod *pod, const wh_psa_caps *ex
 		}
 		int j = 0;
 		const cJSON *a;
-		cJSON_ArrayForEach(a, arr_of(caps, "add"))
+		cJSON_ArrayForEach(a, cf_json_array(caps, "add"))
 		{
 			const char *name = a->valuestring;
 			if (strcmp(name, "NET_BIND_SERVICE") != 0 && !in_extra(name, extra)) {
@@ -1056,6 +1041,6 @@ void wh_psa_restricted(wh_psa_pod *pod, const wh_psa_caps *extra)
 
 const cJSON *wh_psa_effective_seccomp(const wh_psa_pod *pod, const wh_psa_container *c)
 {
-	const cJSON *cp = obj_of(c->sc, "seccompProfile");
-	return cp ? cp : obj_of(pod->psc, "seccompProfile");
+	const cJSON *cp = cf_json_object(c->sc, "seccompProfile");
+	return cp ? cp : cf_json_object(pod->psc, "seccompProfile");
 }
