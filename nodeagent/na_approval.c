@@ -1,5 +1,6 @@
 /* na_approval.c - see na_approval.h. */
 #include "na_approval.h"
+#include "na_unixsock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -321,43 +322,9 @@ static size_t peer_groups(pid_t pid, gid_t *out, size_t max)
 	return n;
 }
 
-static int fill_sun(struct sockaddr_un *sun, const char *path)
-{
-	memset(sun, 0, sizeof *sun);
-	sun->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun->sun_path)
-		return -ENAMETOOLONG;
-	memcpy(sun->sun_path, path, strlen(path) + 1);
-	return 0;
-}
-
 int na_control_listen(const char *path, gid_t group, char *err, size_t errlen)
 {
-	struct sockaddr_un sun;
-	char tmp[sizeof sun.sun_path];
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= sizeof tmp ||
-	    fill_sun(&sun, tmp) < 0) {
-		snprintf(err, errlen, "control socket path too long: %s", path);
-		return -ENAMETOOLONG;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -errno;
-	}
-	unlink(tmp);
-	mode_t mode = group == (gid_t)-1 ? 0600 : 0660;
-	/* Permissions are set before the socket becomes reachable at path. */
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || chmod(tmp, mode) < 0 ||
-	    (group != (gid_t)-1 && chown(tmp, 0, group) < 0) || listen(fd, 16) < 0 ||
-	    rename(tmp, path) < 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(e));
-		unlink(tmp);
-		close(fd);
-		return -e;
-	}
-	return fd;
+	return na_unix_listen(path, group, 16, "control socket", NULL, err, errlen);
 }
 
 static void reply(int conn, const char *data, size_t len)
@@ -488,7 +455,7 @@ int na_control_serve(na_approvals *a, int conn, gid_t group)
 int na_control_request(const char *path, const char *request, cf_buf *out, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
-	if (fill_sun(&sun, path) < 0) {
+	if (na_unix_addr(&sun, path) < 0) {
 		snprintf(err, errlen, "control socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}

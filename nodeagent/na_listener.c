@@ -1,5 +1,6 @@
 /* na_listener.c - see na_listener.h. */
 #include "na_listener.h"
+#include "na_unixsock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,16 +25,6 @@ struct na_listener {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
-static int fill_addr(struct sockaddr_un *sun, const char *path)
-{
-	memset(sun, 0, sizeof *sun);
-	sun->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun->sun_path)
-		return -ENAMETOOLONG;
-	memcpy(sun->sun_path, path, strlen(path) + 1);
-	return 0;
-}
-
 /* An existing path: 0 when it may be replaced (absent, or a socket nobody
  * accepts on), else -errno with a message. */
 static int check_existing(const char *path, char *err, size_t errlen)
@@ -52,7 +43,7 @@ static int check_existing(const char *path, char *err, size_t errlen)
 		return -EEXIST;
 	}
 	struct sockaddr_un sun;
-	fill_addr(&sun, path);
+	na_unix_addr(&sun, path);
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0) {
 		int e = errno;
@@ -90,68 +81,30 @@ static int ensure_parent(const char *path, char *err, size_t errlen)
 
 na_listener *na_listener_open(const char *path, gid_t group, char *err, size_t errlen)
 {
-	struct sockaddr_un sun;
-	char tmp[sizeof sun.sun_path];
-	na_listener *l = NULL;
-	int fd = -1, bound = 0;
 	if (!path || path[0] != '/') {
 		snprintf(err, errlen, "socket path must be absolute: \"%s\"", path ? path : "");
 		return NULL;
 	}
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= sizeof tmp ||
-	    fill_addr(&sun, tmp) < 0) {
-		snprintf(err, errlen, "socket path too long (at most %zu bytes with a suffix): %s",
-		         sizeof sun.sun_path - 16, path);
-		return NULL;
-	}
-	if (ensure_parent(path, err, errlen) < 0 || check_existing(path, err, errlen) < 0)
-		return NULL;
-	l = calloc(1, sizeof *l);
+	na_listener *l = calloc(1, sizeof *l);
 	if (!l) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	if (strlen(path) >= sizeof l->path) {
+		snprintf(err, errlen, "socket path too long: %s", path);
+		goto fail;
+	}
 	memcpy(l->path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
+	if (ensure_parent(path, err, errlen) < 0 || check_existing(path, err, errlen) < 0)
 		goto fail;
-	}
-	unlink(tmp); /* our own leftover from a previous run with the same pid */
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
-		snprintf(err, errlen, "cannot bind %s: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	bound = 1;
-	/* Permissions are set before the socket becomes reachable at `path`. */
-	mode_t mode = group == (gid_t)-1 ? 0600 : 0660;
-	if (chmod(tmp, mode) < 0 || (group != (gid_t)-1 && chown(tmp, 0, group) < 0)) {
-		snprintf(err, errlen, "cannot set permissions on %s: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	if (listen(fd, SOMAXCONN) < 0) {
-		snprintf(err, errlen, "listen on %s: %s", path, strerror(errno));
-		goto fail;
-	}
 	struct stat st;
-	if (stat(tmp, &st) < 0) {
-		snprintf(err, errlen, "cannot stat %s: %s", tmp, strerror(errno));
+	l->fd = na_unix_listen(path, group, SOMAXCONN, "runtime socket", &st, err, errlen);
+	if (l->fd < 0)
 		goto fail;
-	}
-	if (rename(tmp, path) < 0) {
-		snprintf(err, errlen, "cannot move socket into place at %s: %s", path,
-		         strerror(errno));
-		goto fail;
-	}
-	l->fd = fd;
 	l->dev = st.st_dev;
 	l->ino = st.st_ino;
 	return l;
 fail:
-	if (bound)
-		unlink(tmp);
-	if (fd >= 0)
-		close(fd);
 	free(l);
 	return NULL;
 }

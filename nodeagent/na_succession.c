@@ -1,5 +1,6 @@
 /* na_succession.c - see na_succession.h. */
 #include "na_succession.h"
+#include "na_unixsock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -160,22 +161,12 @@ void na_succession_set_free(na_succession_set *s)
 	s->listen_fd = -1;
 }
 
-static int fill_sun(struct sockaddr_un *sun, const char *path)
-{
-	memset(sun, 0, sizeof *sun);
-	sun->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun->sun_path)
-		return -ENAMETOOLONG;
-	memcpy(sun->sun_path, path, strlen(path) + 1);
-	return 0;
-}
-
 int na_succession_connect(const char *path, int *conn_out, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
 	struct stat st;
 	*conn_out = -1;
-	if (fill_sun(&sun, path) < 0) {
+	if (na_unix_addr(&sun, path) < 0) {
 		snprintf(err, errlen, "handoff socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
@@ -377,26 +368,5 @@ int na_succession_wait_ack(int conn, char *err, size_t errlen)
 
 int na_succession_listen(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sun;
-	char tmp[sizeof sun.sun_path];
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= sizeof tmp ||
-	    fill_sun(&sun, tmp) < 0) {
-		snprintf(err, errlen, "handoff socket path too long: %s", path);
-		return -ENAMETOOLONG;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -errno;
-	}
-	unlink(tmp);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || chmod(tmp, 0600) < 0 ||
-	    listen(fd, 4) < 0 || rename(tmp, path) < 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(e));
-		unlink(tmp);
-		close(fd);
-		return -e;
-	}
-	return fd;
+	return na_unix_listen(path, (gid_t)-1, 4, "handoff socket", NULL, err, errlen);
 }
