@@ -30,6 +30,7 @@
 #include "cf_buf.h"
 #include "cf_limits.h"
 #include "na_approval.h"
+#include "support/ts_proc.h"
 
 /* ---- the table ---- */
 
@@ -246,22 +247,6 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static const char *agent_path(void)
-{
-	static char path[512];
-	const char *b = getenv("CF_BUILD_DIR");
-	snprintf(path, sizeof path, "%s/codeframe-agent", b ? b : "build");
-	return path;
-}
-
 static char *slurp(const char *path)
 {
 	cf_buf b;
@@ -319,7 +304,7 @@ static void start(const char *cfg_text)
 		int out = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (out < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
 			_exit(126);
-		execv(agent_path(), args);
+		execv(ts_build_path("codeframe-agent"), args);
 		_exit(127);
 	}
 	cr_assert(log_has("\"msg\":\"listening on", 100), "%s", slurp(logpath));
@@ -449,7 +434,7 @@ static void stop_all(void)
 	}
 	agent = -1;
 	if (dir[0])
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		ts_rm_tree(dir);
 	dir[0] = '\0';
 }
 
@@ -477,7 +462,7 @@ static int cli(char **out, uid_t uid, gid_t gid, const char *verb, const char *i
 		                state,
 		                (char *)id,
 		                NULL};
-		execv(agent_path(), args);
+		execv(ts_build_path("codeframe-agent"), args);
 		_exit(127);
 	}
 	int st;

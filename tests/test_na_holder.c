@@ -29,6 +29,7 @@
 
 #include "cf_buf.h"
 #include "na_succession.h"
+#include "support/ts_proc.h"
 
 static char dir[64], sock[128], policy[128], warnpol[128], badpol[128], hsock[128];
 static pid_t tracked[16];
@@ -59,14 +60,6 @@ static void setup(void)
 	n_tracked = 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void track(pid_t pid)
 {
 	if (n_tracked < sizeof tracked / sizeof tracked[0])
@@ -79,18 +72,10 @@ static void teardown(void)
 		kill(tracked[i], SIGKILL);
 		waitpid(tracked[i], NULL, 0);
 	}
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	ts_rm_tree(dir);
 }
 
 TestSuite(na_holder, .init = setup, .fini = teardown, .timeout = 90);
-
-static const char *agent_path(void)
-{
-	static char path[512];
-	const char *b = getenv("CF_BUILD_DIR");
-	snprintf(path, sizeof path, "%s/codeframe-agent", b ? b : "build");
-	return path;
-}
 
 static char *slurp(const char *path)
 {
@@ -103,15 +88,7 @@ static char *slurp(const char *path)
 
 static bool file_contains_within(const char *path, const char *needle, int tenths)
 {
-	for (int i = 0; i < tenths; i++) {
-		char *text = slurp(path);
-		bool found = strstr(text, needle) != NULL;
-		free(text);
-		if (found)
-			return true;
-		usleep(100000);
-	}
-	return false;
+	return ts_wait_for_text(path, needle, (unsigned)tenths * 100u) == 0;
 }
 
 /* `codeframe-agent run` with stdout and stderr into LOG. */
@@ -143,7 +120,7 @@ static pid_t spawn_agent(const char *pol, const char *log)
 			setenv("POD_UID", pod_uid_env, 1);
 		else
 			unsetenv("POD_UID");
-		execv(agent_path(), args);
+		execv(ts_build_path("codeframe-agent"), args);
 		_exit(127);
 	}
 	track(pid);
@@ -561,7 +538,7 @@ Test(na_holder, policy_side_role_rejects_bad_fd)
 			int null = open("/dev/null", O_WRONLY);
 			dup2(null, 1);
 			dup2(null, 2);
-			execv(agent_path(), args[i]);
+			execv(ts_build_path("codeframe-agent"), args[i]);
 			_exit(127);
 		}
 		cr_assert_eq(wait_exit(pid), 2, "case %zu", i);
@@ -735,7 +712,7 @@ Test(na_holder, stalled_log_pipe_never_stalls_answers)
 		int e = open(errlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (e < 0 || dup2(pp[1], 1) < 0 || dup2(e, 2) < 0)
 			_exit(126);
-		execv(agent_path(), args);
+		execv(ts_build_path("codeframe-agent"), args);
 		_exit(127);
 	}
 	track(a);

@@ -18,6 +18,7 @@
 #include <seccomp.h>
 
 #include "na_listener.h"
+#include "support/ts_proc.h"
 
 static char dir[64];
 static char sock[128];
@@ -29,17 +30,9 @@ static void setup(void)
 	snprintf(sock, sizeof sock, "%s/run/agent.sock", dir);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void teardown(void)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	ts_rm_tree(dir);
 }
 
 TestSuite(na_listener, .init = setup, .fini = teardown);

@@ -20,6 +20,7 @@
 #include "cf_buf.h"
 #include "support/fake_apiserver.h"
 #include "support/ts_pki.h"
+#include "support/ts_proc.h"
 
 #define NODES "/api/v1/nodes"
 
@@ -28,14 +29,6 @@ static fake_apiserver *fs;
 static char dir[64], sock[128], policy[128], state[128], kc[128];
 static pid_t tracked[8];
 static size_t n_tracked;
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void write_file(const char *path, const char *text)
 {
@@ -79,7 +72,7 @@ static void teardown(void)
 	fake_apiserver_stop(fs);
 	fs = NULL;
 	ts_pki_destroy(&ca);
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	ts_rm_tree(dir);
 }
 
 TestSuite(na_node, .init = setup, .fini = teardown, .timeout = 90);
@@ -120,14 +113,6 @@ static bool label_is_within(const char *name, const char *want, int tenths)
 	return false;
 }
 
-static const char *agent_path(void)
-{
-	static char path[512];
-	const char *b = getenv("CF_BUILD_DIR");
-	snprintf(path, sizeof path, "%s/codeframe-agent", b ? b : "build");
-	return path;
-}
-
 static char *slurp(const char *path)
 {
 	cf_buf b;
@@ -139,15 +124,7 @@ static char *slurp(const char *path)
 
 static bool log_has(const char *log, const char *needle, int tenths)
 {
-	for (int i = 0; i < tenths; i++) {
-		char *t = slurp(log);
-		bool f = strstr(t, needle) != NULL;
-		free(t);
-		if (f)
-			return true;
-		usleep(100000);
-	}
-	return false;
+	return ts_wait_for_text(log, needle, (unsigned)tenths * 100u) == 0;
 }
 
 /* kubeconfig/node NULL: the flag is left out. */
@@ -184,7 +161,7 @@ static pid_t start_agent(const char *log, const char *kubeconfig, const char *no
 		int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (out < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
 			_exit(126);
-		execv(agent_path(), args);
+		execv(ts_build_path("codeframe-agent"), args);
 		_exit(127);
 	}
 	if (n_tracked < sizeof tracked / sizeof tracked[0])

@@ -23,6 +23,7 @@
 #include <seccomp.h>
 
 #include "cf_buf.h"
+#include "support/ts_proc.h"
 
 static char dir[64], sock[128], policy[128], logpath[128], errpath[128];
 static int port;
@@ -40,14 +41,6 @@ static void setup(void)
 	fputs("enforcement_level: strict\nallowed_commands: [ls]\n", f);
 	fclose(f);
 	port = 30000 + (int)(getpid() % 20000);
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 /* Every process a test starts, so that a failed assertion (which ends the
@@ -68,18 +61,10 @@ static void teardown(void)
 			waitpid(children[i], NULL, 0);
 	}
 	n_children = 0;
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	ts_rm_tree(dir);
 }
 
 TestSuite(na_run, .init = setup, .fini = teardown, .timeout = 60);
-
-static const char *agent_path(void)
-{
-	static char path[512];
-	const char *b = getenv("CF_BUILD_DIR");
-	snprintf(path, sizeof path, "%s/codeframe-agent", b ? b : "build");
-	return path;
-}
 
 static pid_t spawn(char *const *args)
 {
@@ -92,7 +77,7 @@ static pid_t spawn(char *const *args)
 		int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 			_exit(126);
-		execv(agent_path(), args);
+		execv(ts_build_path("codeframe-agent"), args);
 		_exit(127);
 	}
 	track(pid);
@@ -431,7 +416,7 @@ Test(na_run, second_agent_refused)
 		int err = open("/dev/null", O_WRONLY);
 		dup2(err, 1);
 		dup2(err, 2);
-		execv(agent_path(), args);
+		execv(ts_build_path("codeframe-agent"), args);
 		_exit(127);
 	}
 	cr_assert_eq(wait_status(second), 1);
