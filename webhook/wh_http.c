@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -39,12 +40,24 @@
 	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"        \
 	"+CHACHA20-POLY1305:%SERVER_PRECEDENCE"
 
+/* Connections are accepted here, by one thread per listener, and handed
+ * to libmicrohttpd (MHD_USE_NO_LISTEN_SOCKET + MHD_add_connection) rather
+ * than accepted by libmicrohttpd itself: stopping its own accepting needs
+ * MHD_quiesce_daemon, which in 0.9.75 races its epoll threads for the same
+ * epoll_ctl(EPOLL_CTL_DEL) and aborts the process when it loses ("Failed to
+ * remove listen FD from epoll set"). Owning accept() makes draining a
+ * plain join-and-close, and lets connections over the limit wait in the
+ * kernel's backlog instead of being accepted and closed. */
 typedef struct listener {
 	struct wh_http_server *srv;
 	bool probe;
 	struct MHD_Daemon *daemon;
-	int fd;
-	int quiesced_fd; /* the listen socket after quiesce, closed after stop */
+	int fd;      /* the listen socket, -1 once closed */
+	int wake_fd; /* eventfd: tells the acceptor to return */
+	pthread_t acceptor;
+	bool accepting; /* the acceptor thread runs */
+	unsigned limit; /* connections; the acceptor waits at the limit */
+	unsigned live;  /* atomic: connections libmicrohttpd holds */
 	unsigned port;
 } listener;
 
@@ -162,6 +175,8 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
                           enum MHD_ConnectionNotificationCode toe)
 {
 	listener *l = cls;
+	__atomic_add_fetch(&l->live, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1u : -1u,
+	                   __ATOMIC_RELEASE);
 	if (l->probe)
 		return;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
@@ -537,17 +552,67 @@ fail:
 	return rc;
 }
 
-static int start_listener(wh_http_server *srv, listener *l, const char *addr,
-                          const wh_http_options *opt, char *err, size_t errlen)
+static void log_line(listener *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_line(listener *l, const char *fmt, ...)
 {
-	l->srv = srv;
-	l->fd = -1;
-	int rc = bind_listen(addr, &l->fd, &l->port, err, errlen);
-	if (rc)
-		return rc;
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	unsigned threads = l->probe ? 1 : (opt->threads ? opt->threads : 1);
-	unsigned limit = l->probe ? 64 : opt->connection_limit;
+	va_list ap;
+	va_start(ap, fmt);
+	mhd_logger(l, fmt, ap);
+	va_end(ap);
+}
+
+/* Waits up to timeout_ms (-1: forever) for the listen socket to become
+ * readable (it is not watched when `full`) or for the wake-up. False when
+ * the acceptor must return. */
+static bool wait_to_accept(listener *l, bool full, int timeout_ms)
+{
+	struct pollfd p[2] = {{.fd = l->wake_fd, .events = POLLIN},
+	                      {.fd = l->fd, .events = POLLIN}};
+	int n = poll(p, full ? 1 : 2, timeout_ms);
+	return !(n > 0 && p[0].revents);
+}
+
+/* Accepts until the backlog is empty or the limit is reached. A connection
+ * counts in `live` only once its epoll thread has taken it up, so the ones
+ * handed over in this burst are counted here too. */
+static void accept_ready(listener *l)
+{
+	for (unsigned handed = 0; __atomic_load_n(&l->live, __ATOMIC_ACQUIRE) + handed < l->limit;
+	     handed++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int c = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				log_line(l, "accept: %s; retrying in 100 ms", strerror(errno));
+				wait_to_accept(l, true, 100);
+			}
+			return; /* EAGAIN, or a connection that went away (ECONNABORTED) */
+		}
+		/* libmicrohttpd closes the socket itself when it refuses it. */
+		if (MHD_add_connection(l->daemon, c, (struct sockaddr *)&ss, sl) != MHD_YES)
+			log_line(l, "connection refused: %s", strerror(errno));
+	}
+}
+
+static void *accept_loop(void *arg)
+{
+	listener *l = arg;
+	for (;;) {
+		bool full = __atomic_load_n(&l->live, __ATOMIC_ACQUIRE) >= l->limit;
+		/* At the limit, new clients wait in the backlog; re-check often. */
+		if (!wait_to_accept(l, full, full ? 10 : -1))
+			return NULL;
+		if (!full)
+			accept_ready(l);
+	}
+}
+
+static struct MHD_Daemon *start_daemon(listener *l, unsigned threads, unsigned timeout)
+{
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+	                 MHD_USE_NO_LISTEN_SOCKET;
 	if (!l->probe)
 		flags |= MHD_USE_TLS;
 	struct MHD_OptionItem tls_opts[] = {
@@ -555,20 +620,40 @@ static int start_listener(wh_http_server *srv, listener *l, const char *addr,
 	    {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)cert_callback},
 	    {MHD_OPTION_END, 0, NULL},
 	};
-	l->daemon = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, l->fd,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, l, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, l, MHD_OPTION_CONNECTION_LIMIT,
-	    limit ? limit : 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
-	    opt->connection_timeout ? opt->connection_timeout : 10u, MHD_OPTION_THREAD_POOL_SIZE,
-	    threads, MHD_OPTION_ARRAY, l->probe ? &tls_opts[2] : tls_opts, MHD_OPTION_END);
+	/* libmicrohttpd's own limit is a backstop: the acceptor holds new
+	 * connections back at l->limit already. */
+	return MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, l,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_NOTIFY_CONNECTION,
+	    on_connection, l, MHD_OPTION_CONNECTION_LIMIT, l->limit + threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_ARRAY, l->probe ? &tls_opts[2] : tls_opts, MHD_OPTION_END);
+}
+
+static int start_listener(wh_http_server *srv, listener *l, const char *addr,
+                          const wh_http_options *opt, char *err, size_t errlen)
+{
+	l->srv = srv;
+	int rc = bind_listen(addr, &l->fd, &l->port, err, errlen);
+	if (rc)
+		return rc;
+	unsigned threads = l->probe ? 1 : (opt->threads ? opt->threads : 1);
+	l->limit = l->probe ? 64 : (opt->connection_limit ? opt->connection_limit : 1024u);
+	l->daemon =
+	    start_daemon(l, threads, opt->connection_timeout ? opt->connection_timeout : 10u);
 	if (!l->daemon) {
 		snprintf(err, errlen, "cannot start the %s listener on %s",
 		         l->probe ? "probe" : "HTTPS", addr);
-		close(l->fd);
-		l->fd = -1;
 		return -EIO;
 	}
+	l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l->wake_fd < 0 || (rc = pthread_create(&l->acceptor, NULL, accept_loop, l)) != 0) {
+		rc = l->wake_fd < 0 ? -errno : -rc;
+		snprintf(err, errlen, "cannot start the %s listener on %s: %s",
+		         l->probe ? "probe" : "HTTPS", addr, strerror(-rc));
+		return rc;
+	}
+	l->accepting = true;
 	return 0;
 }
 
@@ -588,7 +673,7 @@ wh_http_server *wh_http_start(const wh_http_options *opt, const wh_http_handlers
 	srv->tls = opt->tls;
 	srv->max_body = opt->max_body ? opt->max_body : CF_MAX_ADMISSION_BODY_BYTES;
 	srv->main.fd = srv->probe.fd = -1;
-	srv->main.quiesced_fd = srv->probe.quiesced_fd = -1;
+	srv->main.wake_fd = srv->probe.wake_fd = -1;
 	pthread_mutex_lock(&session_lock);
 	bool taken = tls_server != NULL;
 	if (!taken)
@@ -627,36 +712,38 @@ unsigned wh_http_inflight(const wh_http_server *s)
 	return __atomic_load_n(&s->inflight, __ATOMIC_ACQUIRE);
 }
 
-/* Stops accepting. shutdown() takes the socket out of LISTEN at once, so
- * new connections are refused, but the fd stays open until MHD_stop_daemon:
- * each thread-pool worker removes it from its own epoll set when it next
- * wakes, and libmicrohttpd aborts the process (MHD_PANIC) if the fd was
- * already closed then. */
-static void quiesce(listener *l)
+/* Stops accepting: the acceptor returns and the listen socket is closed,
+ * so new connections are refused at once; connections already handed to
+ * libmicrohttpd go on being served. */
+static void stop_accepting(listener *l)
 {
-	if (!l->daemon || l->fd < 0)
-		return;
-	MHD_socket fd = MHD_quiesce_daemon(l->daemon);
-	l->quiesced_fd = fd != MHD_INVALID_SOCKET ? fd : -1;
-	if (l->quiesced_fd >= 0)
-		shutdown(l->quiesced_fd, SHUT_RDWR);
+	if (l->accepting) {
+		uint64_t one = 1;
+		ssize_t w = write(l->wake_fd, &one, sizeof one);
+		(void)w; /* adding 1 to a fresh eventfd cannot fail */
+		pthread_join(l->acceptor, NULL);
+		l->accepting = false;
+	}
+	if (l->fd >= 0)
+		close(l->fd);
 	l->fd = -1;
 }
 
 static void stop_listener(listener *l)
 {
+	stop_accepting(l);
 	if (l->daemon)
 		MHD_stop_daemon(l->daemon);
 	l->daemon = NULL;
-	if (l->quiesced_fd >= 0)
-		close(l->quiesced_fd);
-	l->quiesced_fd = -1;
+	if (l->wake_fd >= 0)
+		close(l->wake_fd);
+	l->wake_fd = -1;
 }
 
 unsigned wh_http_drain(wh_http_server *s, unsigned timeout_ms)
 {
-	quiesce(&s->main);
-	quiesce(&s->probe);
+	stop_accepting(&s->main);
+	stop_accepting(&s->probe);
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
 	while (wh_http_inflight(s) && now_ns() < deadline) {
 		struct timespec ts = {0, 5 * 1000 * 1000};
@@ -671,7 +758,6 @@ void wh_http_stop(wh_http_server *s)
 		return;
 	stop_listener(&s->probe);
 	stop_listener(&s->main);
-	/* MHD closes a listen socket it was given unless quiesced first. */
 	pthread_mutex_lock(&session_lock);
 	if (tls_server == s)
 		tls_server = NULL;

@@ -2,8 +2,8 @@
  * wh_http.h - the HTTP(S) front end, the only user of libmicrohttpd.
  *
  * One HTTPS listener (TLS 1.2/1.3 only, certificate from a wh_tls_store
- * through MHD_OPTION_HTTPS_CERT_CALLBACK so it can rotate; epoll with a
- * thread pool; keep-alive; a connection limit and an idle timeout) serves
+ * through MHD_OPTION_HTTPS_CERT_CALLBACK so it can rotate; `threads` epoll
+ * threads sharing the listening socket; keep-alive; a connection limit and an idle timeout) serves
  * POST /validate and GET /healthz, /readyz, /metrics. An optional
  * plain-HTTP listener serves only the three GET endpoints, for kubelet
  * probes and scrapers that do not speak TLS.
@@ -22,7 +22,7 @@
  * from session to connection is process-wide: at most one HTTPS server
  * per process.
  *
- * Thread-safety: handlers run on the thread-pool threads concurrently and
+ * Thread-safety: handlers run on the epoll threads concurrently and
  * must be thread-safe. start/drain/stop are called from one thread.
  * Ownership: the server does not own the wh_tls_store (it must outlive
  * the server); handler replies hand their body to the server.
@@ -67,7 +67,7 @@ typedef struct wh_http_options {
 	const char *listen;       /* "ADDR:PORT", "[V6]:PORT", ":PORT"; port 0 = any */
 	const char *probe_listen; /* NULL or "" = no plain-HTTP listener */
 	wh_tls_store *tls;        /* required */
-	unsigned threads;         /* thread-pool size, >= 1 */
+	unsigned threads;         /* epoll threads, >= 1 */
 	unsigned connection_limit;
 	unsigned connection_timeout; /* seconds, idle and handshake */
 	size_t max_body;             /* bytes accepted on /validate */

@@ -1,0 +1,163 @@
+/* test_wh_http.c - the HTTPS front end in-process: starting, draining and
+ * stopping while clients keep every epoll thread busy. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/ts_https.h"
+#include "support/ts_pki.h"
+#include "wh_http.h"
+
+#define CLIENTS 4
+
+static ts_pki pki;
+static char err[512];
+
+static void setup(void)
+{
+	signal(SIGPIPE, SIG_IGN); /* clients write to connections the server closed */
+	cr_assert_eq(ts_pki_create(&pki, NULL, err, sizeof err), 0, "%s", err);
+}
+
+static void teardown(void)
+{
+	ts_pki_destroy(&pki);
+}
+
+static void reply_text(wh_http_reply *out, unsigned status, const char *text)
+{
+	out->status = status;
+	out->body = strdup(text);
+	out->len = strlen(text);
+	out->content_type = "text/plain";
+}
+
+static void on_validate(void *ctx, const char *body, size_t len, uint64_t start_ns,
+                        wh_http_reply *out)
+{
+	(void)ctx, (void)body, (void)len, (void)start_ns;
+	reply_text(out, 200, "{}");
+}
+
+static void on_probe(void *ctx, wh_http_endpoint ep, wh_http_reply *out)
+{
+	(void)ctx, (void)ep;
+	reply_text(out, 200, "ok\n");
+}
+
+static void on_rejected(void *ctx, unsigned status)
+{
+	(void)ctx, (void)status;
+}
+
+typedef struct client {
+	pthread_t thread;
+	unsigned port;
+	volatile bool stop;
+	unsigned answered;
+} client;
+
+/* Keep-alive GETs as fast as the server answers, reconnecting after a
+ * close, until told to stop or the server refuses connections. */
+static void *client_loop(void *arg)
+{
+	client *c = arg;
+	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	char cerr[256];
+	while (!c->stop) {
+		ts_tls *t = ts_tls_connect(c->port, "localhost", pki.ca_file, cerr, sizeof cerr);
+		if (!t)
+			return NULL;
+		char buf[512];
+		while (!c->stop && ts_tls_write(t, get, sizeof get - 1) == 0 &&
+		       ts_tls_read(t, buf, 1, 2000) == 1) {
+			ts_tls_read(t, buf + 1, sizeof buf - 2, 1); /* the rest of a small reply */
+			c->answered++;
+		}
+		ts_tls_close(t);
+	}
+	return NULL;
+}
+
+static wh_http_server *start_server(wh_tls_store *store, unsigned threads)
+{
+	wh_http_options opt = {.listen = "127.0.0.1:0", .tls = store, .threads = threads};
+	wh_http_handlers h = {.validate = on_validate, .probe = on_probe, .rejected = on_rejected};
+	wh_http_server *s = wh_http_start(&opt, &h, err, sizeof err);
+	cr_assert_not_null(s, "%s", err);
+	return s;
+}
+
+/* Draining while every epoll thread is serving keep-alive clients, forty
+ * times over: no abort, no hang, and the clients really were being served.
+ * (With libmicrohttpd's own accepting, MHD_quiesce_daemon could abort the
+ * process here when an epoll thread dropped the listen socket from its
+ * epoll set first; CI saw it once. That timing is too narrow to reproduce
+ * on demand, so this guards the behaviour rather than the exact race.) */
+Test(http, drain_while_every_thread_is_busy_never_aborts, .init = setup, .fini = teardown)
+{
+	wh_tls_store *store =
+	    wh_tls_store_new(pki.server_cert_file, pki.server_key_file, err, sizeof err);
+	cr_assert_not_null(store, "%s", err);
+	for (int round = 0; round < 40; round++) {
+		wh_http_server *s = start_server(store, 4);
+		client clients[CLIENTS] = {0};
+		for (int i = 0; i < CLIENTS; i++) {
+			clients[i].port = wh_http_port(s);
+			cr_assert_eq(pthread_create(&clients[i].thread, NULL, client_loop, &clients[i]),
+			             0);
+		}
+		unsigned answered = 0;
+		for (int spin = 0; spin < 2000 && answered < 20; spin++) {
+			struct timespec ts = {0, 1000 * 1000};
+			nanosleep(&ts, NULL);
+			answered = 0;
+			for (int i = 0; i < CLIENTS; i++)
+				answered += clients[i].answered;
+		}
+		cr_assert_geq(answered, 20, "round %d: clients were answered before the drain", round);
+		wh_http_drain(s, 50);
+		for (int i = 0; i < CLIENTS; i++)
+			clients[i].stop = true;
+		wh_http_stop(s);
+		for (int i = 0; i < CLIENTS; i++)
+			pthread_join(clients[i].thread, NULL);
+	}
+	wh_tls_store_free(store);
+}
+
+Test(http, drain_refuses_new_connections_and_stop_frees_the_port, .init = setup,
+     .fini = teardown)
+{
+	wh_tls_store *store =
+	    wh_tls_store_new(pki.server_cert_file, pki.server_key_file, err, sizeof err);
+	cr_assert_not_null(store, "%s", err);
+	wh_http_server *s = start_server(store, 2);
+	unsigned port = wh_http_port(s);
+	ts_tls *t = ts_tls_connect(port, "localhost", pki.ca_file, err, sizeof err);
+	cr_assert_not_null(t, "%s", err);
+	cr_assert_eq(wh_http_drain(s, 100), 0);
+	int fd = ts_tcp_connect(port);
+	cr_assert_lt(fd, 0, "a drained server refuses new connections");
+	/* A connection made before the drain is still served. */
+	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	cr_assert_eq(ts_tls_write(t, get, sizeof get - 1), 0);
+	char buf[512] = "";
+	cr_assert_gt(ts_tls_read(t, buf, sizeof buf - 1, 300), 0);
+	cr_assert(strstr(buf, "HTTP/1.1 200"), "%s", buf);
+	ts_tls_close(t);
+	wh_http_stop(s);
+	/* The same port can be served again at once. */
+	char listen[64];
+	snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
+	wh_http_options opt = {.listen = listen, .tls = store, .threads = 2};
+	wh_http_handlers h = {.validate = on_validate, .probe = on_probe, .rejected = on_rejected};
+	s = wh_http_start(&opt, &h, err, sizeof err);
+	cr_assert_not_null(s, "%s", err);
+	wh_http_stop(s);
+	wh_tls_store_free(store);
+}
