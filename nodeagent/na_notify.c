@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -73,6 +74,23 @@ int na_notify_release_fd(na_notify *n)
 	int fd = n->fd;
 	n->fd = -1;
 	return fd;
+}
+
+/* Linux 6.6 uapi; Debian 12's headers (6.1) predate it. */
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+
+int na_notify_set_sync_wakeup(na_notify *n)
+{
+	if (n->fd < 0)
+		return -EBADF;
+	return ioctl(n->fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0
+	           ? 0
+	           : -errno;
 }
 
 /* libseccomp 2.5.4 returns -ECANCELED for any ioctl failure; the real

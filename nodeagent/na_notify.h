@@ -52,6 +52,14 @@ int na_notify_fd(const na_notify *n);
 /* Returns the fd and leaves `n` without one (free no longer closes it). */
 int na_notify_release_fd(na_notify *n);
 
+/* Asks the kernel to hand each notification to a receiver blocked in
+ * na_notify_receive on the waking task's own CPU, and the answer back the
+ * same way (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, Linux 6.6): the exec and
+ * its supervisor then ping-pong on one CPU instead of paying a cross-CPU
+ * wake-up each way. Only useful to a thread that blocks in receive (not in
+ * poll/epoll). 0, or -errno (-EINVAL before 6.6: nothing changes). */
+int na_notify_set_sync_wakeup(na_notify *n);
+
 /* Blocks until a notification arrives (use poll/epoll on the fd first for
  * a non-blocking loop). 0 and *out; -ENOENT: the target went away before
  * it could be received (skip and receive again); -EINTR; other -errno: the

@@ -378,12 +378,16 @@ int na_procmem_read_exec_at(const na_notify_req *req, int notify_fd, const na_pr
 		snprintf(p, sizeof p, "/proc/%d/root", (int)req->pid);
 		root = read_link(p);
 	}
-	snprintf(p, sizeof p, "/proc/%d/cwd", (int)req->pid);
-	out->cwd = in_target_view(read_link(p), root);
-	if (!out->cwd) {
-		rc = errno == ENOENT || errno == ESRCH ? -ENOENT : -errno;
-		snprintf(err, errlen, "reading cwd: %s", strerror(-rc));
-		goto fail;
+	/* The cwd decides only a relative path without a dirfd; reading it
+	 * for every exec would cost a /proc lookup on the notify path. */
+	if (out->path[0] != '/' && dirfd == AT_FDCWD) {
+		snprintf(p, sizeof p, "/proc/%d/cwd", (int)req->pid);
+		out->cwd = in_target_view(read_link(p), root);
+		if (!out->cwd) {
+			rc = errno == ENOENT || errno == ESRCH ? -ENOENT : -errno;
+			snprintf(err, errlen, "reading cwd: %s", strerror(-rc));
+			goto fail;
+		}
 	}
 
 	if (at && !out->path[0] && (flags & AT_EMPTY_PATH)) {

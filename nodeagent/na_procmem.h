@@ -3,9 +3,9 @@
  *
  * Purpose: a seccomp notification carries only pointers. This module copies
  * the path and argv of an execve/execveat out of the target's address space
- * (process_vm_readv), reads its cwd (/proc/PID/cwd), resolves the path the
- * way the kernel will (relative to cwd, or to the dirfd for execveat, the
- * fd itself for AT_EMPTY_PATH), and only then checks that the notification
+ * (process_vm_readv), resolves the path the way the kernel will (relative
+ * to the cwd, read from /proc/PID/cwd only for a relative path without a
+ * dirfd; to the dirfd for execveat; the fd itself for AT_EMPTY_PATH), and only then checks that the notification
  * is still valid (ID_VALID): if the target died and its pid was reused
  * between receive and read, what was read belongs to someone else and is
  * discarded (-ENOENT). Everything read is bounded by cf_limits.h
@@ -35,7 +35,8 @@ typedef struct na_exec_info {
 	na_syscall_kind kind;
 	pid_t pid;
 	char *path;            /* the path argument as passed (may be relative, "") */
-	char *cwd;             /* the target's cwd as the target sees it */
+	char *cwd;             /* the target's cwd as the target sees it, read only
+	                        * when it resolves a relative path (else NULL) */
 	char *resolved;        /* path the kernel will open, absolute in the target's
 	                        * view (lexical: `.`/`..` kept, symlinks not followed) */
 	char exe_base[256];    /* basename of the executed path */

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ static const int forwarded[] = {SIGINT,  SIGTERM, SIGHUP,   SIGQUIT,
 
 struct loop {
 	const na_supervise_opts *o;
+	int stopping; /* atomic: the notify thread must return */
 	na_procmem_root root; /* the tree's root, opened once */
 	na_notify *notify;
 	na_ancestry *anc;
@@ -217,6 +219,56 @@ static int handle_one(struct loop *l)
 	return 0;
 }
 
+/* The notify thread blocks in the receive ioctl itself (not in poll), the
+ * one kind of waiter the kernel's synchronous wake-up reaches: each exec
+ * then hands its CPU to this thread and gets it back with the answer. */
+static void *notify_thread(void *arg)
+{
+	struct loop *l = arg;
+	na_notify_set_sync_wakeup(l->notify); /* before Linux 6.6: ordinary wake-ups */
+	while (!__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE)) {
+		int rc = handle_one(l);
+		if (rc < 0 && rc != -EINTR) {
+			/* An unusable listener: close it so that the tree's
+			 * execs fail (ENOSYS) instead of hanging on an fd
+			 * nobody reads. */
+			dprintf(l->o->log_fd,
+			        "codeframe-agent: seccomp listener failed (%s); later execs in the "
+			        "tree fail\n",
+			        strerror(-rc));
+			na_notify_free(l->notify);
+			l->notify = NULL;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static void on_wake(int sig)
+{
+	(void)sig;
+}
+
+/* A receive with no task left to notify blocks for good, so the thread is
+ * interrupted (a signal without SA_RESTART: EINTR) until it has seen the
+ * flag; a signal landing outside the ioctl is retried. */
+static void stop_notify_thread(struct loop *l, pthread_t t)
+{
+	__atomic_store_n(&l->stopping, 1, __ATOMIC_RELEASE);
+	for (;;) {
+		pthread_kill(t, SIGRTMIN);
+		struct timespec deadline;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += 5 * 1000 * 1000;
+		if (deadline.tv_nsec >= 1000000000) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000;
+		}
+		if (pthread_timedjoin_np(t, NULL, &deadline) == 0)
+			return;
+	}
+}
+
 static int status_code(int status)
 {
 	if (WIFEXITED(status))
@@ -235,6 +287,8 @@ int na_supervise_run(const na_supervise_opts *o, char *err, size_t errlen)
 	char rootpath[PATH_MAX];
 	pid_t pid = -1;
 	char msg[256];
+	pthread_t notifier;
+	bool notifier_running = false;
 
 	l.who.project_id = o->project_id;
 	l.who.user_id = o->user_id;
@@ -309,51 +363,32 @@ int na_supervise_run(const na_supervise_opts *o, char *err, size_t errlen)
 		goto fail;
 	}
 
-	bool notify_open = true;
-	for (;;) {
-		struct pollfd pf[2] = {
-		    {.fd = sfd, .events = POLLIN},
-		    {.fd = notify_open && l.notify ? na_notify_fd(l.notify) : -1, .events = POLLIN},
-		};
-		if (poll(pf, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
+	struct sigaction wake = {.sa_handler = on_wake}; /* no SA_RESTART */
+	sigaction(SIGRTMIN, &wake, NULL);
+	rc = pthread_create(&notifier, NULL, notify_thread, &l);
+	if (rc != 0) {
+		rc = -rc;
+		snprintf(err, errlen, "starting the notify thread: %s", strerror(-rc));
+		goto fail;
+	}
+	notifier_running = true;
+	for (bool done = false; !done;) {
+		struct signalfd_siginfo si;
+		struct pollfd pf = {.fd = sfd, .events = POLLIN};
+		if (poll(&pf, 1, -1) < 0 && errno != EINTR) {
 			rc = -errno;
 			snprintf(err, errlen, "poll: %s", strerror(errno));
 			goto fail;
 		}
-		if (pf[1].revents & POLLIN) {
-			int hrc = handle_one(&l);
-			if (hrc < 0) {
-				/* An unusable listener: close it so that the
-				 * tree's execs fail (ENOSYS) instead of hanging
-				 * on an fd nobody reads. */
-				dprintf(o->log_fd,
-				        "codeframe-agent: seccomp listener failed (%s); later "
-				        "execs in the tree fail\n",
-				        strerror(-hrc));
-				na_notify_free(l.notify);
-				l.notify = NULL;
-				notify_open = false;
+		while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+			if (si.ssi_signo != SIGCHLD) {
+				kill(pid, (int)si.ssi_signo);
+				continue;
 			}
-		} else if (pf[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-			notify_open = false; /* no filtered task is left */
-		}
-		if (pf[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			bool done = false;
-			while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-				if (si.ssi_signo != SIGCHLD) {
-					kill(pid, (int)si.ssi_signo);
-					continue;
-				}
-				pid_t w;
-				while ((w = waitpid(-1, &status, WNOHANG)) > 0)
-					if (w == pid)
-						done = true;
-			}
-			if (done)
-				break;
+			pid_t w;
+			while ((w = waitpid(-1, &status, WNOHANG)) > 0)
+				if (w == pid)
+					done = true;
 		}
 	}
 	rc = status_code(status);
@@ -363,6 +398,8 @@ fail:
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
+	if (notifier_running)
+		stop_notify_thread(&l, notifier);
 	if (l.events)
 		na_events_flush(l.events);
 	na_events_free(l.events);
