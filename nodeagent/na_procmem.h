@@ -5,11 +5,10 @@
  * the path and argv of an execve/execveat out of the target's address space
  * (process_vm_readv), resolves the path the way the kernel will (relative
  * to the cwd, read from /proc/PID/cwd only for a relative path without a
- * dirfd; to the dirfd for execveat; the fd itself for AT_EMPTY_PATH), and only then checks that the notification
- * is still valid (ID_VALID): if the target died and its pid was reused
- * between receive and read, what was read belongs to someone else and is
- * discarded (-ENOENT). Everything read is bounded by cf_limits.h
- * (CF_AGENT_MAX_ARGC, CF_AGENT_MAX_ARGV_BYTES, CF_AGENT_MAX_PATH_BYTES); an
+ * dirfd; to the dirfd for execveat; the fd itself for AT_EMPTY_PATH), and only then checks that the
+ * notification is still valid (ID_VALID): if the target died and its pid was reused between receive
+ * and read, what was read belongs to someone else and is discarded (-ENOENT). Everything read is
+ * bounded by cf_limits.h (CF_AGENT_MAX_ARGC, CF_AGENT_MAX_ARGV_BYTES, CF_AGENT_MAX_PATH_BYTES); an
  * argv past the bounds is returned truncated with `truncated` set.
  *
  * Honest limit: the copy is a snapshot. Another thread of the target can

@@ -26,7 +26,7 @@ static const int forwarded[] = {SIGINT,  SIGTERM, SIGHUP,   SIGQUIT,
 
 struct loop {
 	const na_supervise_opts *o;
-	int stopping; /* atomic: the notify thread must return */
+	int stopping;         /* atomic: the notify thread must return */
 	na_procmem_root root; /* the tree's root, opened once */
 	na_notify *notify;
 	na_ancestry *anc;

@@ -108,8 +108,8 @@ Test(http, drain_while_every_thread_is_busy_never_aborts, .init = setup, .fini =
 		client clients[CLIENTS] = {0};
 		for (int i = 0; i < CLIENTS; i++) {
 			clients[i].port = wh_http_port(s);
-			cr_assert_eq(pthread_create(&clients[i].thread, NULL, client_loop, &clients[i]),
-			             0);
+			cr_assert_eq(
+			    pthread_create(&clients[i].thread, NULL, client_loop, &clients[i]), 0);
 		}
 		unsigned answered = 0;
 		for (int spin = 0; spin < 2000 && answered < 20; spin++) {
@@ -119,7 +119,8 @@ Test(http, drain_while_every_thread_is_busy_never_aborts, .init = setup, .fini =
 			for (int i = 0; i < CLIENTS; i++)
 				answered += clients[i].answered;
 		}
-		cr_assert_geq(answered, 20, "round %d: clients were answered before the drain", round);
+		cr_assert_geq(answered, 20, "round %d: clients were answered before the drain",
+		              round);
 		wh_http_drain(s, 50);
 		for (int i = 0; i < CLIENTS; i++)
 			clients[i].stop = true;
@@ -130,8 +131,7 @@ Test(http, drain_while_every_thread_is_busy_never_aborts, .init = setup, .fini =
 	wh_tls_store_free(store);
 }
 
-Test(http, drain_refuses_new_connections_and_stop_frees_the_port, .init = setup,
-     .fini = teardown)
+Test(http, drain_refuses_new_connections_and_stop_frees_the_port, .init = setup, .fini = teardown)
 {
 	wh_tls_store *store =
 	    wh_tls_store_new(pki.server_cert_file, pki.server_key_file, err, sizeof err);
