@@ -8,6 +8,7 @@
 
 #include "cf_buf.h"
 #include "cf_jarena.h"
+#include "cf_jparse.h"
 #include "cf_json.h"
 #include "cf_limits.h"
 
@@ -80,23 +81,14 @@ int wh_admission_parse(const char *body, size_t len, wh_admission_request *out, 
 		snprintf(err, errlen, "body is not JSON: it contains a NUL byte");
 		return -EINVAL;
 	}
-	const char *end = NULL;
+	char jerr[160];
 	cf_jarena_begin();
-	cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, false);
+	cJSON *root = cf_jparse(body, len, NULL, jerr, sizeof jerr);
 	bool arena_whole;
 	bool in_arena = cf_jarena_end(root != NULL, &arena_whole);
 	if (!root) {
-		size_t off = end && end >= body ? (size_t)(end - body) : 0;
-		snprintf(err, errlen, "body is not JSON (error near byte %zu)", off);
+		snprintf(err, errlen, "body is not JSON: %s", jerr);
 		return -EINVAL;
-	}
-	/* Trailing bytes other than whitespace make it not one JSON value. */
-	for (const char *p = end; p && p < body + len; p++) {
-		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-			snprintf(err, errlen, "body is not JSON: trailing data at byte %zu",
-			         (size_t)(p - body));
-			goto fail;
-		}
 	}
 	if (!cJSON_IsObject(root)) {
 		snprintf(err, errlen, "body is not a JSON object: expected an AdmissionReview");
