@@ -8,6 +8,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -140,30 +141,162 @@ FILE *cf_log_open_nonblocking_stdout(void)
 	return f;
 }
 
-void cf_log_write_line(const char *line)
+/* One write(2) of the whole text, as fputs+fflush would do, without
+ * copying it through stdio's buffer first (after flushing whatever else
+ * was printed there, to keep the order). Streams without a file
+ * descriptor (memory streams) go through stdio. Called under log_lock or
+ * from the batch writer (the only writer while batching). */
+static void write_out(const char *text, size_t n)
 {
-	pthread_mutex_lock(&log_lock);
 	FILE *f = log_stream ? log_stream : stdout;
-	/* One write(2) of the whole line, as fputs+fflush would do, without
-	 * copying it through stdio's buffer first (after flushing whatever
-	 * else was printed there, to keep the order). Streams without a file
-	 * descriptor (memory streams) go through stdio. */
 	int fd = fflush(f) == 0 ? fileno(f) : -1;
 	if (fd < 0) {
-		fputs(line, f);
+		fwrite(text, 1, n, f);
 		fflush(f);
-	} else {
-		size_t n = strlen(line);
-		while (n) {
-			ssize_t w = write(fd, line, n);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				break; /* nowhere to log to: the line is lost, as with fputs */
-			line += w;
-			n -= (size_t)w;
-		}
+		return;
 	}
+	while (n) {
+		ssize_t w = write(fd, text, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break; /* nowhere to log to: the text is lost, as with fputs */
+		text += w;
+		n -= (size_t)w;
+	}
+}
+
+/* ---- batching -------------------------------------------------------- */
+
+/* Lines go into the active half of a double buffer; the writer thread
+ * swaps halves and writes the full one with one write(2). */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t work;  /* writer: half full, or stop */
+	pthread_cond_t space; /* producers: a half was written out */
+	char *buf[2];
+	size_t len[2];
+	int active;
+	bool writer_alive; /* lines may be queued (under lock) */
+	bool stopping;
+	pthread_t thread;
+} batch = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .work = PTHREAD_COND_INITIALIZER,
+    .space = PTHREAD_COND_INITIALIZER,
+};
+
+static void deadline_in_ms(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += (long)ms * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void *batch_writer(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&batch.lock);
+	for (;;) {
+		int a = batch.active;
+		if (!batch.stopping && batch.len[a] < CF_LOG_BATCH_BYTES / 2) {
+			struct timespec ts;
+			deadline_in_ms(&ts, CF_LOG_BATCH_MS);
+			pthread_cond_timedwait(&batch.work, &batch.lock, &ts);
+			a = batch.active;
+		}
+		if (!batch.len[a]) {
+			if (batch.stopping)
+				break;
+			continue;
+		}
+		batch.active = !a;
+		pthread_mutex_unlock(&batch.lock);
+		write_out(batch.buf[a], batch.len[a]);
+		pthread_mutex_lock(&batch.lock);
+		batch.len[a] = 0;
+		pthread_cond_broadcast(&batch.space);
+	}
+	__atomic_store_n(&batch.writer_alive, false, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&batch.space);
+	pthread_mutex_unlock(&batch.lock);
+	return NULL;
+}
+
+int cf_log_batch_start(void)
+{
+	pthread_mutex_lock(&batch.lock);
+	int rc = 0;
+	if (batch.writer_alive)
+		goto out;
+	for (int i = 0; i < 2; i++) {
+		if (!batch.buf[i] && !(batch.buf[i] = malloc(CF_LOG_BATCH_BYTES))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		batch.len[i] = 0;
+	}
+	batch.stopping = false;
+	rc = -pthread_create(&batch.thread, NULL, batch_writer, NULL);
+	__atomic_store_n(&batch.writer_alive, rc == 0, __ATOMIC_RELEASE);
+out:
+	pthread_mutex_unlock(&batch.lock);
+	return rc;
+}
+
+void cf_log_batch_stop(void)
+{
+	pthread_mutex_lock(&batch.lock);
+	bool alive = batch.writer_alive;
+	batch.stopping = true;
+	pthread_cond_signal(&batch.work);
+	pthread_mutex_unlock(&batch.lock);
+	if (alive)
+		pthread_join(batch.thread, NULL);
+	for (int i = 0; i < 2; i++) {
+		free(batch.buf[i]);
+		batch.buf[i] = NULL;
+	}
+}
+
+/* Queues the line while the writer runs; false when it does not (the
+ * caller writes it itself). A line too long for a half waits until
+ * everything before it is out and is then written here, in order. */
+static bool batch_put(const char *line, size_t n)
+{
+	pthread_mutex_lock(&batch.lock);
+	bool queued = false;
+	while (batch.writer_alive && batch.len[batch.active] + n > CF_LOG_BATCH_BYTES &&
+	       (n <= CF_LOG_BATCH_BYTES || batch.len[0] || batch.len[1])) {
+		pthread_cond_signal(&batch.work);
+		pthread_cond_wait(&batch.space, &batch.lock);
+	}
+	if (batch.writer_alive) {
+		if (n > CF_LOG_BATCH_BYTES) {
+			write_out(line, n); /* both halves are empty: still in order */
+		} else {
+			int a = batch.active;
+			memcpy(batch.buf[a] + batch.len[a], line, n);
+			batch.len[a] += n;
+			if (batch.len[a] >= CF_LOG_BATCH_BYTES / 2)
+				pthread_cond_signal(&batch.work);
+		}
+		queued = true;
+	}
+	pthread_mutex_unlock(&batch.lock);
+	return queued;
+}
+
+void cf_log_write_line(const char *line)
+{
+	size_t n = strlen(line);
+	if (__atomic_load_n(&batch.writer_alive, __ATOMIC_ACQUIRE) && batch_put(line, n))
+		return;
+	pthread_mutex_lock(&log_lock);
+	write_out(line, n);
 	pthread_mutex_unlock(&log_lock);
 }
 

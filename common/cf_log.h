@@ -5,7 +5,9 @@
  * goes through here, so the format (time, level first; compact; newline;
  * flushed per line) is decided once.
  * Thread-safety: cf_log_emit and cf_log_msg may be called from any thread;
- * a mutex keeps lines whole. Set the stream and level before threads start.
+ * a mutex (or the batch writer, see cf_log_batch_start) keeps lines whole
+ * and in order. Set the stream and level before threads start; start and
+ * stop batching from one thread.
  * A caller on a path that must never block (the agent's notify loop) should
  * use cf_log_format and hand the line to its own writer thread.
  * Ownership: cf_log_emit takes ownership of the cJSON object it is given.
@@ -48,8 +50,23 @@ void cf_log_timestamp(char *out, size_t outlen);
  * frees obj. NULL on allocation failure. Fields already named time/level in
  * obj are kept as given. */
 char *cf_log_format(cf_log_level level, cJSON *obj);
-/* Writes a complete line under the lock and flushes. */
+/* Writes a complete line: at once under the lock, or, while batching,
+ * into the batch (waiting for room if the writer is behind: no line is
+ * dropped). */
 void cf_log_write_line(const char *line);
+
+/* Batching, for a process that logs a line per request (the webhook): a
+ * writer thread writes the queued lines with one write(2) every
+ * CF_LOG_BATCH_MS, or as soon as half of CF_LOG_BATCH_BYTES is queued,
+ * instead of one write(2) per line under a lock that every request thread
+ * contends for. Lines keep their order and are never dropped; what is
+ * lost is at most CF_LOG_BATCH_MS of lines if the process dies abruptly
+ * (SIGKILL, a crash). stop writes out everything queued, joins the writer
+ * and returns to direct writes. 0 or -errno. */
+#define CF_LOG_BATCH_MS    2u
+#define CF_LOG_BATCH_BYTES (256u * 1024u)
+int cf_log_batch_start(void);
+void cf_log_batch_stop(void);
 /* Formats and writes obj when level >= the minimum; always frees obj. */
 void cf_log_emit(cf_log_level level, cJSON *obj);
 /* A line built field by field, for hot paths: no cJSON tree, one buffer.

@@ -3,6 +3,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,4 +368,83 @@ Test(cf_log, timestamp_is_utc_with_milliseconds)
 	cf_log_timestamp(small, 10);
 	cr_assert_eq(strlen(small), 9);
 	cr_assert_eq(small[11], 'x');
+}
+
+#define BATCH_THREADS 4
+#define BATCH_LINES   20000
+
+static void *log_lines(void *arg)
+{
+	long t = (long)(intptr_t)arg;
+	for (long i = 0; i < BATCH_LINES; i++) {
+		char line[96];
+		snprintf(line, sizeof line, "{\"thread\":%ld,\"seq\":%ld}\n", t, i);
+		cf_log_write_line(line);
+	}
+	return NULL;
+}
+
+/* Lines from several threads while batching: every one arrives, whole, in
+ * each thread's order; stop writes out what is queued. */
+Test(cf_log, batched_lines_are_whole_in_order_and_all_written)
+{
+	char path[] = "/tmp/cf-log-batch-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	FILE *f = fdopen(fd, "w");
+	cf_log_set_stream(f);
+	cr_assert_eq(cf_log_batch_start(), 0);
+	pthread_t th[BATCH_THREADS];
+	for (long t = 0; t < BATCH_THREADS; t++)
+		cr_assert_eq(pthread_create(&th[t], NULL, log_lines, (void *)(intptr_t)t), 0);
+	for (int t = 0; t < BATCH_THREADS; t++)
+		pthread_join(th[t], NULL);
+	/* Longer than half the batch: written after everything before it. */
+	size_t big = CF_LOG_BATCH_BYTES + 100;
+	char *huge = malloc(big + 2);
+	cr_assert_not_null(huge);
+	memset(huge, 'x', big);
+	huge[big] = '\n';
+	huge[big + 1] = '\0';
+	cf_log_write_line("{\"before\":\"huge\"}\n");
+	cf_log_write_line(huge);
+	cf_log_batch_stop();
+	cf_log_write_line("{\"after\":\"stop\"}\n");
+	cf_log_set_stream(NULL);
+	fclose(f);
+
+	cf_buf b;
+	char err[256];
+	cr_assert_eq(cf_read_file(path, 64u << 20, &b, err, sizeof err), 0, "%s", err);
+	unlink(path);
+	long next[BATCH_THREADS] = {0};
+	size_t lines = 0;
+	char *p = b.data, *end = b.data + b.len;
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		cr_assert_not_null(nl, "the last line is whole");
+		long t, i;
+		if (sscanf(p, "{\"thread\":%ld,\"seq\":%ld}", &t, &i) == 2) {
+			cr_assert(t >= 0 && t < BATCH_THREADS);
+			cr_assert_eq(i, next[t], "thread %ld: line %ld after %ld", t, i,
+			             next[t] - 1);
+			next[t]++;
+		} else if (lines == (size_t)BATCH_THREADS * BATCH_LINES + 1) {
+			cr_assert_eq((size_t)(nl - p), big,
+			             "the huge line, whole, after its predecessor");
+		} else if (lines == (size_t)BATCH_THREADS * BATCH_LINES) {
+			cr_assert(strncmp(p, "{\"before\":\"huge\"}", 17) == 0);
+		} else {
+			cr_assert(strncmp(p, "{\"after\":\"stop\"}", 16) == 0, "line %zu: %.40s",
+			          lines, p);
+			cr_assert_eq(lines, (size_t)BATCH_THREADS * BATCH_LINES + 2);
+		}
+		lines++;
+		p = nl + 1;
+	}
+	cr_assert_eq(lines, (size_t)BATCH_THREADS * BATCH_LINES + 3);
+	for (int t = 0; t < BATCH_THREADS; t++)
+		cr_assert_eq(next[t], BATCH_LINES);
+	cf_buf_free(&b);
+	free(huge);
 }

@@ -140,8 +140,8 @@ Test(cf_jparse, invalid_json_names_the_error_and_its_byte)
 	rejected("True", "invalid number", 0);
 	rejected("{} x", "trailing data", 3);
 	rejected("[] []", "trailing data", 3);
-	rejected("1111111111111111111111111111111111111111111111111111111111111111", "longer than 63",
-	         0);
+	rejected("1111111111111111111111111111111111111111111111111111111111111111",
+	         "longer than 63", 0);
 }
 
 Test(cf_jparse, nesting_past_the_limit_is_refused_without_crashing)
