@@ -204,12 +204,23 @@ static char *proc_self_link(pid_t pid, const char *path, const char *root)
 }
 
 /* Follows symlinks of `resolved` inside the target's root (RESOLVE_IN_ROOT
- * keeps absolute links inside it) and stores the final basename. */
-static void resolve_target(pid_t pid, int known_root, const char *resolved, char *out,
-                           size_t outlen)
+ * keeps absolute links inside it) and stores the final basename. When the
+ * target shares the agent's root, one readlink answers the common case:
+ * a final component that is not a symlink keeps its own name (symlinked
+ * directories above it do not change the basename). */
+static void resolve_target(pid_t pid, int known_root, bool same_root, const char *resolved,
+                           char *out, size_t outlen)
 {
 	char p[64], self[64];
 	out[0] = '\0';
+	if (same_root) {
+		char link[8];
+		if (readlink(resolved, link, sizeof link) < 0) {
+			if (errno == EINVAL)
+				set_base(out, outlen, resolved);
+			return; /* missing or unreadable: as openat2 failing */
+		}
+	}
 	int rootfd = known_root;
 	if (rootfd < 0) {
 		snprintf(p, sizeof p, "/proc/%d/root", (int)pid);
@@ -418,8 +429,8 @@ int na_procmem_read_exec_at(const na_notify_req *req, int notify_fd, const na_pr
 		}
 	}
 	set_base(out->exe_base, sizeof out->exe_base, out->resolved);
-	resolve_target(req->pid, known ? known->fd : -1, out->resolved, out->target_base,
-	               sizeof out->target_base);
+	resolve_target(req->pid, known ? known->fd : -1, root && strcmp(root, "/") == 0,
+	               out->resolved, out->target_base, sizeof out->target_base);
 
 	/* Only now is what we read known to belong to the notifying task. */
 	if (na_notify_id_valid_fd(notify_fd, req->id) < 0) {

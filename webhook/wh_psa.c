@@ -322,30 +322,35 @@ static int validate_value(const cJSON *v, const vfield *f, int type, const vpath
 	return 0;
 }
 
+/* The schema entry for a member name, or NULL. The schema is a short
+ * contiguous array, so scanning it is cheaper than walking the member
+ * list once per schema field. */
+static const vfield *schema_field(const vfield *fields, const char *key)
+{
+	for (const vfield *f = fields; f->key; f++)
+		if (f->key[0] == key[0] && strcmp(f->key, key) == 0)
+			return f;
+	return NULL;
+}
+
+/* One pass over the members: a listed one against its schema entry, any
+ * other against `other` (0: not checked). Every occurrence of a duplicated
+ * key is checked. */
 static int validate_obj(const cJSON *obj, const vfield *fields, int other, const vpath *path,
                         char *err, size_t errlen)
 {
-	for (const vfield *f = fields; f->key; f++) {
-		const cJSON *v = cf_json_get(obj, f->key);
-		if (!v)
-			continue;
-		vpath sub = {path, f->key, 0};
-		int rc = validate_value(v, f, f->type, &sub, err, errlen);
-		if (rc)
-			return rc;
-	}
-	if (other) {
-		const cJSON *kv;
-		cJSON_ArrayForEach(kv, obj)
-		{
-			bool listed = false;
-			for (const vfield *f = fields; f->key && !listed; f++)
-				listed = kv->string && !strcmp(kv->string, f->key);
-			if (listed || cJSON_IsNull(kv))
-				continue;
-			if (!type_ok(kv, other))
-				return type_error(path, kv->string ? kv->string : "?",
-				                  want_name(other), kv, err, errlen);
+	const cJSON *kv;
+	cJSON_ArrayForEach(kv, obj)
+	{
+		const vfield *f = kv->string ? schema_field(fields, kv->string) : NULL;
+		if (f) {
+			vpath sub = {path, f->key, 0};
+			int rc = validate_value(kv, f, f->type, &sub, err, errlen);
+			if (rc)
+				return rc;
+		} else if (other && !cJSON_IsNull(kv) && !type_ok(kv, other)) {
+			return type_error(path, kv->string ? kv->string : "?", want_name(other), kv,
+			                  err, errlen);
 		}
 	}
 	return 0;
