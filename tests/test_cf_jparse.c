@@ -200,3 +200,31 @@ Test(cf_jparse, truncated_and_corrupted_reviews_are_handled)
 	free(copy);
 	cf_buf_free(&b);
 }
+
+/* Strings are scanned eight bytes at a time: a quote, an escape or a
+ * control character at every offset of a long string is still seen. */
+Test(cf_jparse, special_bytes_at_every_offset_of_a_long_string)
+{
+	for (size_t len = 1; len < 40; len++) {
+		for (size_t at = 0; at < len; at++) {
+			char doc[128], body[48];
+			/* An escape at `at`: a...a\na...a */
+			snprintf(doc, sizeof doc, "[\"%.*s\\n%.*s\"]", (int)at,
+			         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", (int)(len - at - 1),
+			         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+			same_as_cjson(doc, strlen(doc));
+			body[len] = '\0';
+			memset(body, 'a', len);
+			body[at] = '\x1f';
+			snprintf(doc, sizeof doc, "\"%s\"", body);
+			size_t off = 0;
+			cr_assert_null(cf_jparse(doc, strlen(doc), &off, err, sizeof err));
+			cr_assert_eq(off, at + 1, "control byte at %zu of %zu: %s", at, len, err);
+			body[at] = '"';
+			snprintf(doc, sizeof doc, "\"%s\"", body);
+			cr_assert_null(cf_jparse(doc, strlen(doc), &off, err, sizeof err));
+			cr_assert(strstr(err, "trailing data"), "quote at %zu of %zu: %s", at, len,
+			          err);
+		}
+	}
+}

@@ -34,6 +34,9 @@
 /* How long the thread waits for a client that stopped reading to make
  * room for a corked response before giving the connection up. */
 #define CORK_FLUSH_TIMEOUT_MS 200
+/* What one recv may read ahead for GnuTLS: a whole request record of the
+ * usual size, so its 5-byte header and its body cost one system call. */
+#define RECV_AHEAD_BYTES 8192u
 
 /* TLS 1.2 and 1.3 only, AEAD ciphers only, server's preference order. */
 #define TLS_PRIORITIES                                                                             \
@@ -90,8 +93,11 @@ typedef struct conn_ctx {
 	gnutls_session_t session;
 	wh_http_server *srv;
 	wh_tls_cred *cred;
-	bool corked;       /* the response being sent is held in GnuTLS's cork buffer */
-	bool tcp_uncorked; /* TCP_CORK cleared once (see uncork_reply) */
+	int fd;              /* the connection's socket */
+	bool corked;         /* the response being sent is held in GnuTLS's cork buffer */
+	bool tcp_uncorked;   /* TCP_CORK cleared once (see uncork_reply) */
+	unsigned char *rbuf; /* TLS bytes read ahead (see tls_pull), RECV_AHEAD_BYTES */
+	size_t rpos, rlen;
 } conn_ctx;
 
 #define SESSION_BUCKETS 1024u
@@ -171,6 +177,42 @@ static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_
 	return 0;
 }
 
+/* GnuTLS reads a TLS record with two recv calls (its 5-byte header, then
+ * the rest). This pull function reads up to RECV_AHEAD_BYTES at once and
+ * serves both from that. It returns EAGAIN only when nothing is held here
+ * either, and libmicrohttpd (edge-triggered epoll) keeps reading a
+ * connection until it sees EAGAIN, so bytes held here are never
+ * forgotten, e.g. a pipelined request read together with the one before. */
+static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+	conn_ctx *c = ptr;
+	if (c->rpos == c->rlen) {
+		if (len >= RECV_AHEAD_BYTES || (!c->rbuf && !(c->rbuf = malloc(RECV_AHEAD_BYTES))))
+			return recv(c->fd, data, len, 0);
+		ssize_t n = recv(c->fd, c->rbuf, RECV_AHEAD_BYTES, 0);
+		if (n <= 0)
+			return n;
+		c->rpos = 0;
+		c->rlen = (size_t)n;
+	}
+	size_t n = c->rlen - c->rpos < len ? c->rlen - c->rpos : len;
+	memcpy(data, c->rbuf + c->rpos, n);
+	c->rpos += n;
+	return (ssize_t)n;
+}
+
+/* GnuTLS asks this whether a read would find data (handshake and record
+ * timeouts, TLS 1.3 ticket handling). */
+static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
+{
+	conn_ctx *c = ptr;
+	if (c->rpos < c->rlen)
+		return 1;
+	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+	int n = poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+	return n < 0 ? -1 : n > 0;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
@@ -191,6 +233,13 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
 		}
 		c->session = (gnutls_session_t)ci->tls_session;
 		c->srv = l->srv;
+		const union MHD_ConnectionInfo *fi =
+		    MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+		c->fd = fi ? fi->connect_fd : gnutls_transport_get_int(c->session);
+		/* Reads through tls_pull; writes keep GnuTLS's own send on the fd. */
+		gnutls_transport_set_ptr2(c->session, c, (gnutls_transport_ptr_t)(intptr_t)c->fd);
+		gnutls_transport_set_pull_function(c->session, tls_pull);
+		gnutls_transport_set_pull_timeout_function(c->session, tls_pull_timeout);
 		session_insert(c);
 		*socket_context = c;
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
@@ -199,6 +248,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
 			return;
 		session_remove(c);
 		wh_tls_cred_unref(c->cred);
+		free(c->rbuf);
 		free(c);
 		*socket_context = NULL;
 	}
@@ -226,7 +276,7 @@ static void cork_reply(struct MHD_Connection *conn, size_t body_len)
 	 * request-response client): then the record fits in the socket
 	 * buffer and the single send cannot block. A pipelining client that
 	 * is not reading its answers keeps libmicrohttpd's own flow control. */
-	int fd = gnutls_transport_get_int(c->session), queued = 0;
+	int fd = c->fd, queued = 0;
 	if (fd < 0 || ioctl(fd, SIOCOUTQ, &queued) != 0 || queued != 0)
 		return;
 	gnutls_record_cork(c->session);
@@ -248,7 +298,7 @@ static void uncork_reply(struct MHD_Connection *conn)
 	uint64_t deadline = 0;
 	for (;;) {
 		int rc = gnutls_record_uncork(c->session, 0);
-		int fd = gnutls_transport_get_int(c->session);
+		int fd = c->fd;
 		if (rc >= 0 && !c->tcp_uncorked && fd >= 0) {
 			/* libmicrohttpd sets TCP_CORK for the headers and, on Linux,
 			 * pushes with TCP_NODELAY while leaving the cork on, so it
