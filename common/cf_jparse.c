@@ -119,15 +119,17 @@ static size_t unescape(parser *ps, const char *s, char *out, size_t *written)
 	return used;
 }
 
-/* Whether any of the 8 bytes in x is '"', '\\' or below 0x20: the bytes a
- * string scan must stop at (word-at-a-time zero-byte tests). */
-static bool has_stop_byte(uint64_t x)
+/* The bytes of x (8 bytes read little-endian) that are '"', '\\' or below
+ * 0x20 - the bytes a string scan must stop at - each marked by its high
+ * bit (word-at-a-time zero-byte tests). Marks above the lowest one may be
+ * false; the lowest one is exact. */
+static uint64_t stop_bytes(uint64_t x)
 {
 	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
 	uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
 	uint64_t zero_q = (q - ones) & ~q, zero_b = (b - ones) & ~b;
 	uint64_t below_space = (x - ones * 0x20) & ~x;
-	return ((zero_q | zero_b | below_space) & highs) != 0;
+	return (zero_q | zero_b | below_space) & highs;
 }
 
 /* ps->p is at the opening quote. Returns a cJSON_malloc'd string. */
@@ -136,12 +138,15 @@ static char *parse_string_raw(parser *ps)
 	const char *start = ps->p + 1, *s = start;
 	bool escaped = false;
 	for (;; s++) {
-		/* Eight ordinary bytes at a time, then one byte at a time. */
-		while (ps->end - s >= 8) {
+		/* Skip ordinary bytes eight at a time, to the first stop byte. */
+		while (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && ps->end - s >= 8) {
 			uint64_t x;
 			memcpy(&x, s, 8);
-			if (has_stop_byte(x))
+			uint64_t m = stop_bytes(x);
+			if (m) {
+				s += __builtin_ctzll(m) >> 3;
 				break;
+			}
 			s += 8;
 		}
 		if (s >= ps->end)
