@@ -184,3 +184,12 @@ void *cf_grow(void *items, size_t *cap, size_t need, size_t item_size)
 		*cap = n;
 	return p;
 }
+
+size_t cf_str_copy(char *dst, size_t dstlen, const char *src)
+{
+	size_t n = strlen(src);
+	size_t k = n < dstlen ? n : dstlen - 1;
+	memcpy(dst, src, k);
+	dst[k] = '\0';
+	return n;
+}

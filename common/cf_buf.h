@@ -35,6 +35,12 @@ int cf_buf_vappendf(cf_buf *b, const char *fmt, va_list ap) __attribute__((forma
  * buffer empty; the caller frees the result. NULL only on allocation failure. */
 char *cf_buf_steal(cf_buf *b);
 
+/* Copies src into dst[dstlen] (dstlen > 0), cut short if need be and always
+ * NUL-terminated; returns strlen(src), so a result >= dstlen means it was
+ * cut. What snprintf(dst, dstlen, "%s", src) does, without the formatting
+ * machinery (a request path copies a few names per admission). */
+size_t cf_str_copy(char *dst, size_t dstlen, const char *src);
+
 /* Reads a whole file ("-" means standard input) into `out` (initialised
  * here with `limit`). Errors: -ENOENT, -EACCES, -EISDIR, -E2BIG (file larger
  * than limit; decided from st_size for regular files before reading), other

@@ -342,10 +342,6 @@ fail:
 	return NULL;
 }
 
-static void copy_name(char *dst, size_t dstlen, const char *src)
-{
-	snprintf(dst, dstlen, "%s", src);
-}
 
 void wh_netpol_coverage_for(const wh_netpol_set *set, const char *ns, const cJSON *labels,
                             wh_netpol_coverage *out)
@@ -364,13 +360,13 @@ void wh_netpol_coverage_for(const wh_netpol_set *set, const char *ns, const cJSO
 		 * whatever the others say, so it is the one to name. */
 		if (p->ingress) {
 			if (!out->ingress || (p->ingress_all && !out->ingress_allow_all))
-				copy_name(out->ingress_policy, sizeof out->ingress_policy, p->name);
+				cf_str_copy(out->ingress_policy, sizeof out->ingress_policy, p->name);
 			out->ingress = true;
 			out->ingress_allow_all |= p->ingress_all;
 		}
 		if (p->egress) {
 			if (!out->egress || (p->egress_all && !out->egress_allow_all))
-				copy_name(out->egress_policy, sizeof out->egress_policy, p->name);
+				cf_str_copy(out->egress_policy, sizeof out->egress_policy, p->name);
 			out->egress = true;
 			out->egress_allow_all |= p->egress_all;
 		}

@@ -329,9 +329,9 @@ static void check_resource_limits(wh_psa_pod *pod, const wh_policy_config *cfg)
 static void check_network_policy(wh_psa_pod *pod, const wh_policy_config *cfg, const char *ns,
                                  const wh_netpol_set *netpols)
 {
-	char path[96];
-	pathf(path, sizeof path, "%s.labels", pod->meta_path);
+	char path[96]; /* "<metadata>.labels", formatted only for a finding */
 	if (!netpols) {
+		pathf(path, sizeof path, "%s.labels", pod->meta_path);
 		if (cfg->netpol_unsynced_warn)
 			wh_psa_warning(pod,
 			               "%s: NetworkPolicy coverage not checked: the NetworkPolicy "
@@ -350,17 +350,19 @@ static void check_network_policy(wh_psa_pod *pod, const wh_policy_config *cfg, c
 		bool covered = d ? cov.egress : cov.ingress;
 		bool all = d ? cov.egress_allow_all : cov.ingress_allow_all;
 		const char *name = d ? cov.egress_policy : cov.ingress_policy;
-		if (!covered)
+		if (!covered) {
+			pathf(path, sizeof path, "%s.labels", pod->meta_path);
 			wh_psa_violation(
 			    pod, "networkPolicy", NULL, path,
 			    "must be selected by a NetworkPolicy with policyType %s in "
 			    "namespace \"%s\"",
 			    dirs[d], ns);
-		else if (all)
+		} else if (all) {
 			wh_psa_warning(pod,
 			               "NetworkPolicy \"%s\" in namespace \"%s\" allows all %s "
 			               "traffic to this pod [networkPolicy]",
 			               name, ns, d ? "egress" : "ingress");
+		}
 	}
 }
 
