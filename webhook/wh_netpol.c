@@ -342,7 +342,6 @@ fail:
 	return NULL;
 }
 
-
 void wh_netpol_coverage_for(const wh_netpol_set *set, const char *ns, const cJSON *labels,
                             wh_netpol_coverage *out)
 {
@@ -360,7 +359,8 @@ void wh_netpol_coverage_for(const wh_netpol_set *set, const char *ns, const cJSO
 		 * whatever the others say, so it is the one to name. */
 		if (p->ingress) {
 			if (!out->ingress || (p->ingress_all && !out->ingress_allow_all))
-				cf_str_copy(out->ingress_policy, sizeof out->ingress_policy, p->name);
+				cf_str_copy(out->ingress_policy, sizeof out->ingress_policy,
+				            p->name);
 			out->ingress = true;
 			out->ingress_allow_all |= p->ingress_all;
 		}
