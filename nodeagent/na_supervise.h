@@ -14,8 +14,15 @@
  * In `exec` mode nobody can answer an approval, so a require_approval match
  * under strict is denied (rule require_approval, decision "deny").
  *
+ * Notifications are received by a thread of its own that blocks in the
+ * receive ioctl with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, so an exec and its
+ * answer change CPU as little as possible; the calling thread forwards
+ * signals and reaps CMD.
+ *
  * Thread-safety: call from a single-threaded process (it forks); it starts
- * and stops its own writer thread. Ownership: options are borrowed.
+ * and stops its own notify and writer threads (the notify thread is woken
+ * for shutdown with SIGRTMIN, for which it installs a handler). Ownership:
+ * options are borrowed.
  */
 #ifndef NA_SUPERVISE_H
 #define NA_SUPERVISE_H
