@@ -32,7 +32,7 @@ static bool in_arena(const void *p)
 	return th.base && a >= b && a < b + CF_JARENA_BYTES;
 }
 
-static void *hook_malloc(size_t n)
+void *cf_jarena_alloc(size_t n)
 {
 	if (th.active && th.base) {
 		size_t need = (n + 15u) & ~(size_t)15u; /* malloc's alignment */
@@ -57,7 +57,7 @@ static void init_once(void)
 {
 	if (pthread_key_create(&exit_key, free_block) != 0)
 		return;
-	cJSON_Hooks h = {.malloc_fn = hook_malloc, .free_fn = hook_free};
+	cJSON_Hooks h = {.malloc_fn = cf_jarena_alloc, .free_fn = hook_free};
 	cJSON_InitHooks(&h);
 	installed = true;
 }

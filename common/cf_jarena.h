@@ -27,9 +27,16 @@
 #define CF_JARENA_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Per-thread arena size: a typical AdmissionReview tree is ~30 KB. */
 #define CF_JARENA_BYTES (128u * 1024u)
+
+/* What cJSON_malloc does (the installed hook: the arena inside begin/end,
+ * malloc otherwise; plain malloc before cf_jarena_install), as a direct
+ * call, for code that builds cJSON nodes itself (cf_jparse). Free with
+ * cJSON_free or cJSON_Delete as usual. */
+void *cf_jarena_alloc(size_t n);
 
 /* Installs the cJSON hooks (idempotent). 0 or -ENOMEM. */
 int cf_jarena_install(void);

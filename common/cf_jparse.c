@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cf_jarena.h"
+
 typedef struct parser {
 	const char *p, *end;
 	const char *err_at; /* where the first error was found */
@@ -35,7 +37,7 @@ static void skip_space(parser *ps)
 
 static cJSON *new_node(parser *ps, int type)
 {
-	cJSON *n = cJSON_malloc(sizeof *n);
+	cJSON *n = cf_jarena_alloc(sizeof *n);
 	if (!n)
 		return fail(ps, ps->p, "out of memory");
 	memset(n, 0, sizeof *n);
@@ -132,7 +134,7 @@ static uint64_t stop_bytes(uint64_t x)
 	return (zero_q | zero_b | below_space) & highs;
 }
 
-/* ps->p is at the opening quote. Returns a cJSON_malloc'd string. */
+/* ps->p is at the opening quote. Returns a string to free with cJSON_free. */
 static char *parse_string_raw(parser *ps)
 {
 	const char *start = ps->p + 1, *s = start;
@@ -163,7 +165,7 @@ static char *parse_string_raw(parser *ps)
 		}
 	}
 	size_t raw = (size_t)(s - start);
-	char *out = cJSON_malloc(raw + 1);
+	char *out = cf_jarena_alloc(raw + 1);
 	if (!out)
 		return fail(ps, ps->p, "out of memory");
 	if (!escaped) {

@@ -10,8 +10,9 @@
  * each byte once: strings without escapes are one scan and one memcpy,
  * integers up to 15 digits are converted exactly without strtod.
  *
- * The tree is an ordinary cJSON tree (nodes and strings from cJSON_malloc,
- * so the cf_jarena hooks apply; free with cJSON_Delete), linked exactly as
+ * The tree is an ordinary cJSON tree (nodes and strings from
+ * cf_jarena_alloc, what cJSON_malloc does, called directly; free with
+ * cJSON_Delete), linked exactly as
  * cJSON links its own: members in document order, `prev` of the first
  * child pointing at the last. Duplicate keys are kept in order (lookups
  * find the first), as cJSON does.
