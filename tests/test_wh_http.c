@@ -1,7 +1,10 @@
 /* test_wh_http.c - the HTTPS front end in-process: starting, draining and
  * stopping while clients keep every epoll thread busy; request bodies read
  * whole through the TLS read-ahead. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -9,6 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "support/ts_https.h"
 #include "support/ts_pki.h"
@@ -229,6 +236,83 @@ Test(http, pipelined_bodies_of_every_size_arrive_whole, .init = setup, .fini = t
 	ts_tls_close(t);
 	free(wire);
 	free(body);
+	wh_http_stop(s);
+	wh_tls_store_free(store);
+}
+
+static pthread_mutex_t logged_lock = PTHREAD_MUTEX_INITIALIZER;
+static char logged[2048];
+
+static void on_log(void *ctx, const char *line)
+{
+	(void)ctx;
+	pthread_mutex_lock(&logged_lock);
+	size_t used = strlen(logged);
+	snprintf(logged + used, sizeof logged - used, "%s\n", line);
+	pthread_mutex_unlock(&logged_lock);
+}
+
+static bool logged_has(const char *text)
+{
+	pthread_mutex_lock(&logged_lock);
+	bool has = strstr(logged, text) != NULL;
+	pthread_mutex_unlock(&logged_lock);
+	return has;
+}
+
+/* Out of file descriptors, the acceptor says so, leaves the client in the
+ * backlog and retries; once descriptors are free again the same client is
+ * served. (Each Criterion test runs in its own process, so the lowered
+ * limit stays in this test.) */
+Test(http, running_out_of_file_descriptors_is_survived, .init = setup, .fini = teardown)
+{
+	wh_tls_store *store =
+	    wh_tls_store_new(pki.server_cert_file, pki.server_key_file, err, sizeof err);
+	cr_assert_not_null(store, "%s", err);
+	wh_http_options opt = {.listen = "127.0.0.1:0", .tls = store, .threads = 1};
+	wh_http_handlers h = {
+	    .validate = on_validate, .probe = on_probe, .rejected = on_rejected, .log = on_log};
+	wh_http_server *s = wh_http_start(&opt, &h, err, sizeof err);
+	cr_assert_not_null(s, "%s", err);
+	/* The client's socket exists before the limit drops; connect() needs
+	 * no new descriptor, the server's accept does. */
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	int highest = fd;
+	for (int probe = fd + 1; probe < fd + 64; probe++)
+		if (fcntl(probe, F_GETFD) >= 0)
+			highest = probe;
+	struct rlimit old, low;
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)highest + 1;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	/* Any lower descriptor number still free is taken too. */
+	int fillers[64], n_fillers = 0;
+	while (n_fillers < 64 && (fillers[n_fillers] = dup(fd)) >= 0)
+		n_fillers++;
+	cr_assert_lt(n_fillers, 64);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons((uint16_t)wh_http_port(s))};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	for (int i = 0; i < 300 && !logged_has("Too many open files"); i++) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	cr_assert(logged_has("accept: Too many open files; retrying in 100 ms"), "log: %s", logged);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	for (int i = 0; i < n_fillers; i++)
+		close(fillers[i]);
+	/* The waiting client is accepted now: a TLS handshake on it works. */
+	ts_tls *t = ts_tls_adopt(fd, "localhost", pki.ca_file, err, sizeof err);
+	cr_assert_not_null(t, "%s", err);
+	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	cr_assert_eq(ts_tls_write(t, get, sizeof get - 1), 0);
+	char buf[512] = "";
+	cr_assert_gt(ts_tls_read(t, buf, sizeof buf - 1, 3000), 0);
+	cr_assert(strstr(buf, "HTTP/1.1 200"), "%s", buf);
+	ts_tls_close(t);
 	wh_http_stop(s);
 	wh_tls_store_free(store);
 }

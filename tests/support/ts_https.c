@@ -197,24 +197,20 @@ bool ts_tcp_peer_closed(int fd, unsigned timeout_ms)
 	}
 }
 
-ts_tls *ts_tls_connect(unsigned port, const char *host, const char *ca_file, char *err,
-                       size_t errlen)
+ts_tls *ts_tls_adopt(int fd, const char *host, const char *ca_file, char *err, size_t errlen)
 {
 	ts_tls *t = calloc(1, sizeof *t);
-	if (!t)
+	if (!t) {
+		close(fd);
 		return NULL;
-	t->fd = -1;
+	}
+	t->fd = fd;
 	t->ctx = SSL_CTX_new(TLS_client_method());
 	if (!t->ctx || SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL) != 1) {
 		snprintf(err, errlen, "cannot load CA %s", ca_file);
 		goto fail;
 	}
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
-	t->fd = ts_tcp_connect(port);
-	if (t->fd < 0) {
-		snprintf(err, errlen, "connect: %s", strerror(-t->fd));
-		goto fail;
-	}
 	t->ssl = SSL_new(t->ctx);
 	if (!t->ssl)
 		goto fail;
@@ -230,6 +226,17 @@ ts_tls *ts_tls_connect(unsigned port, const char *host, const char *ca_file, cha
 fail:
 	ts_tls_close(t);
 	return NULL;
+}
+
+ts_tls *ts_tls_connect(unsigned port, const char *host, const char *ca_file, char *err,
+                       size_t errlen)
+{
+	int fd = ts_tcp_connect(port);
+	if (fd < 0) {
+		snprintf(err, errlen, "connect: %s", strerror(-fd));
+		return NULL;
+	}
+	return ts_tls_adopt(fd, host, ca_file, err, errlen);
 }
 
 int ts_tls_write(ts_tls *t, const void *data, size_t n)

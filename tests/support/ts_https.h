@@ -56,6 +56,8 @@ typedef struct ts_tls ts_tls;
 /* Connects to 127.0.0.1:port with SNI `host`, verifying against ca_file. */
 ts_tls *ts_tls_connect(unsigned port, const char *host, const char *ca_file, char *err,
                        size_t errlen);
+/* The same on a socket already connected (taken over, closed with t). */
+ts_tls *ts_tls_adopt(int fd, const char *host, const char *ca_file, char *err, size_t errlen);
 int ts_tls_write(ts_tls *t, const void *data, size_t n);
 /* Reads until the peer closes, `n` bytes arrive, or timeout_ms passes;
  * returns bytes read (>= 0) or -errno. */
