@@ -227,8 +227,8 @@ static void *notify_thread(void *arg)
 	struct loop *l = arg;
 	na_notify_set_sync_wakeup(l->notify); /* before Linux 6.6: ordinary wake-ups */
 	while (!__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE)) {
-		int rc = handle_one(l);
-		if (rc < 0 && rc != -EINTR) {
+		int rc = handle_one(l); /* EINTR (the stop signal) comes back as 0 */
+		if (rc < 0) {
 			/* An unusable listener: close it so that the tree's
 			 * execs fail (ENOSYS) instead of hanging on an fd
 			 * nobody reads. */

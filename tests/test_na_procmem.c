@@ -343,5 +343,19 @@ Test(na_notify, bad_fd)
 	cr_assert_eq(na_notify_receive(n, &req), -EBADF);
 	cr_assert_eq(na_notify_respond(n, 1, 0), -EBADF);
 	cr_assert_eq(na_notify_id_valid_fd(-1, 1), -ENOENT);
+	cr_assert_eq(na_notify_set_sync_wakeup(n), -EBADF);
 	na_notify_free(n);
+}
+
+/* The synchronous wake-up is accepted on a real listener (Linux 6.6+) or
+ * refused as unknown (older kernels), and either way the exec is still
+ * received and answered. */
+Test(na_notify, sync_wakeup_keeps_the_listener_working)
+{
+	struct run r;
+	start(&r, VIA_EXECVE, NULL);
+	int rc = na_notify_set_sync_wakeup(r.n);
+	cr_assert(rc == 0 || rc == -EINVAL, "set flags: %s", strerror(-rc));
+	cr_assert_eq(na_notify_respond(r.n, r.req.id, EPERM), 0);
+	cr_assert_eq(finish(&r), 42);
 }

@@ -26,14 +26,20 @@
 static ts_pki pki;
 static char err[512];
 
+static wh_tls_store *store; /* the server certificate, for every test */
+static const char healthz_get[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
 static void setup(void)
 {
 	signal(SIGPIPE, SIG_IGN); /* clients write to connections the server closed */
 	cr_assert_eq(ts_pki_create(&pki, NULL, err, sizeof err), 0, "%s", err);
+	store = wh_tls_store_new(pki.server_cert_file, pki.server_key_file, err, sizeof err);
+	cr_assert_not_null(store, "%s", err);
 }
 
 static void teardown(void)
 {
+	wh_tls_store_free(store);
 	ts_pki_destroy(&pki);
 }
 
@@ -87,14 +93,13 @@ typedef struct client {
 static void *client_loop(void *arg)
 {
 	client *c = arg;
-	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
 	char cerr[256];
 	while (!c->stop) {
 		ts_tls *t = ts_tls_connect(c->port, "localhost", pki.ca_file, cerr, sizeof cerr);
 		if (!t)
 			return NULL;
 		char buf[512];
-		while (!c->stop && ts_tls_write(t, get, sizeof get - 1) == 0 &&
+		while (!c->stop && ts_tls_write(t, healthz_get, sizeof healthz_get - 1) == 0 &&
 		       ts_tls_read(t, buf, 1, 2000) == 1) {
 			ts_tls_read(t, buf + 1, sizeof buf - 2, 1); /* the rest of a small reply */
 			c->answered++;
@@ -104,13 +109,48 @@ static void *client_loop(void *arg)
 	return NULL;
 }
 
-static wh_http_server *start_server(wh_tls_store *store, unsigned threads)
+static pthread_mutex_t logged_lock = PTHREAD_MUTEX_INITIALIZER;
+static char logged[2048];
+
+static void on_log(void *ctx, const char *line)
 {
-	wh_http_options opt = {.listen = "127.0.0.1:0", .tls = store, .threads = threads};
-	wh_http_handlers h = {.validate = on_validate, .probe = on_probe, .rejected = on_rejected};
+	(void)ctx;
+	pthread_mutex_lock(&logged_lock);
+	size_t used = strlen(logged);
+	snprintf(logged + used, sizeof logged - used, "%s\n", line);
+	pthread_mutex_unlock(&logged_lock);
+}
+
+static bool logged_has(const char *text)
+{
+	pthread_mutex_lock(&logged_lock);
+	bool has = strstr(logged, text) != NULL;
+	pthread_mutex_unlock(&logged_lock);
+	return has;
+}
+
+static wh_http_server *start_on(const char *listen, unsigned threads)
+{
+	wh_http_options opt = {.listen = listen, .tls = store, .threads = threads};
+	wh_http_handlers h = {
+	    .validate = on_validate, .probe = on_probe, .rejected = on_rejected, .log = on_log};
 	wh_http_server *s = wh_http_start(&opt, &h, err, sizeof err);
 	cr_assert_not_null(s, "%s", err);
 	return s;
+}
+
+static wh_http_server *start_server(unsigned threads)
+{
+	return start_on("127.0.0.1:0", threads);
+}
+
+/* GET /healthz on t is answered 200. */
+static void assert_healthz(ts_tls *t)
+{
+	cr_assert_eq(ts_tls_write(t, healthz_get, sizeof healthz_get - 1), 0);
+	char buf[512] = "";
+	cr_assert_gt(ts_tls_read(t, buf, sizeof buf - 1, 3000), 0);
+	cr_assert(strstr(buf, "HTTP/1.1 200"), "%s", buf);
 }
 
 /* Draining while every epoll thread is serving keep-alive clients, forty
@@ -121,11 +161,8 @@ static wh_http_server *start_server(wh_tls_store *store, unsigned threads)
  * on demand, so this guards the behaviour rather than the exact race.) */
 Test(http, drain_while_every_thread_is_busy_never_aborts, .init = setup, .fini = teardown)
 {
-	wh_tls_store *store =
-	    wh_tls_store_new(pki.server_cert_file, pki.server_key_file, err, sizeof err);
-	cr_assert_not_null(store, "%s", err);
 	for (int round = 0; round < 40; round++) {
-		wh_http_server *s = start_server(store, 4);
+		wh_http_server *s = start_server(4);
 		client clients[CLIENTS] = {0};
 		for (int i = 0; i < CLIENTS; i++) {
 			clients[i].port = wh_http_port(s);
@@ -149,38 +186,24 @@ Test(http, drain_while_every_thread_is_busy_never_aborts, .init = setup, .fini =
 		for (int i = 0; i < CLIENTS; i++)
 			pthread_join(clients[i].thread, NULL);
 	}
-	wh_tls_store_free(store);
 }
 
 Test(http, drain_refuses_new_connections_and_stop_frees_the_port, .init = setup, .fini = teardown)
 {
-	wh_tls_store *store =
-	    wh_tls_store_new(pki.server_cert_file, pki.server_key_file, err, sizeof err);
-	cr_assert_not_null(store, "%s", err);
-	wh_http_server *s = start_server(store, 2);
+	wh_http_server *s = start_server(2);
 	unsigned port = wh_http_port(s);
 	ts_tls *t = ts_tls_connect(port, "localhost", pki.ca_file, err, sizeof err);
 	cr_assert_not_null(t, "%s", err);
 	cr_assert_eq(wh_http_drain(s, 100), 0);
 	int fd = ts_tcp_connect(port);
 	cr_assert_lt(fd, 0, "a drained server refuses new connections");
-	/* A connection made before the drain is still served. */
-	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
-	cr_assert_eq(ts_tls_write(t, get, sizeof get - 1), 0);
-	char buf[512] = "";
-	cr_assert_gt(ts_tls_read(t, buf, sizeof buf - 1, 300), 0);
-	cr_assert(strstr(buf, "HTTP/1.1 200"), "%s", buf);
+	assert_healthz(t); /* a connection made before the drain is still served */
 	ts_tls_close(t);
 	wh_http_stop(s);
 	/* The same port can be served again at once. */
 	char listen[64];
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
-	wh_http_options opt = {.listen = listen, .tls = store, .threads = 2};
-	wh_http_handlers h = {.validate = on_validate, .probe = on_probe, .rejected = on_rejected};
-	s = wh_http_start(&opt, &h, err, sizeof err);
-	cr_assert_not_null(s, "%s", err);
-	wh_http_stop(s);
-	wh_tls_store_free(store);
+	wh_http_stop(start_on(listen, 2));
 }
 
 /* Bodies of every size around the read-ahead buffer and TLS record sizes,
@@ -188,10 +211,7 @@ Test(http, drain_refuses_new_connections_and_stop_frees_the_port, .init = setup,
  * request waits on bytes the server already read. */
 Test(http, pipelined_bodies_of_every_size_arrive_whole, .init = setup, .fini = teardown)
 {
-	wh_tls_store *store =
-	    wh_tls_store_new(pki.server_cert_file, pki.server_key_file, err, sizeof err);
-	cr_assert_not_null(store, "%s", err);
-	wh_http_server *s = start_server(store, 2);
+	wh_http_server *s = start_server(2);
 	ts_tls *t = ts_tls_connect(wh_http_port(s), "localhost", pki.ca_file, err, sizeof err);
 	cr_assert_not_null(t, "%s", err);
 	const size_t sizes[] = {1, 5, 4000, 8187, 8192, 8200, 16379, 16384, 40000, 100000};
@@ -237,27 +257,6 @@ Test(http, pipelined_bodies_of_every_size_arrive_whole, .init = setup, .fini = t
 	free(wire);
 	free(body);
 	wh_http_stop(s);
-	wh_tls_store_free(store);
-}
-
-static pthread_mutex_t logged_lock = PTHREAD_MUTEX_INITIALIZER;
-static char logged[2048];
-
-static void on_log(void *ctx, const char *line)
-{
-	(void)ctx;
-	pthread_mutex_lock(&logged_lock);
-	size_t used = strlen(logged);
-	snprintf(logged + used, sizeof logged - used, "%s\n", line);
-	pthread_mutex_unlock(&logged_lock);
-}
-
-static bool logged_has(const char *text)
-{
-	pthread_mutex_lock(&logged_lock);
-	bool has = strstr(logged, text) != NULL;
-	pthread_mutex_unlock(&logged_lock);
-	return has;
 }
 
 /* Out of file descriptors, the acceptor says so, leaves the client in the
@@ -266,14 +265,7 @@ static bool logged_has(const char *text)
  * limit stays in this test.) */
 Test(http, running_out_of_file_descriptors_is_survived, .init = setup, .fini = teardown)
 {
-	wh_tls_store *store =
-	    wh_tls_store_new(pki.server_cert_file, pki.server_key_file, err, sizeof err);
-	cr_assert_not_null(store, "%s", err);
-	wh_http_options opt = {.listen = "127.0.0.1:0", .tls = store, .threads = 1};
-	wh_http_handlers h = {
-	    .validate = on_validate, .probe = on_probe, .rejected = on_rejected, .log = on_log};
-	wh_http_server *s = wh_http_start(&opt, &h, err, sizeof err);
-	cr_assert_not_null(s, "%s", err);
+	wh_http_server *s = start_server(1);
 	/* The client's socket exists before the limit drops; connect() needs
 	 * no new descriptor, the server's accept does. */
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -307,12 +299,7 @@ Test(http, running_out_of_file_descriptors_is_survived, .init = setup, .fini = t
 	/* The waiting client is accepted now: a TLS handshake on it works. */
 	ts_tls *t = ts_tls_adopt(fd, "localhost", pki.ca_file, err, sizeof err);
 	cr_assert_not_null(t, "%s", err);
-	static const char get[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
-	cr_assert_eq(ts_tls_write(t, get, sizeof get - 1), 0);
-	char buf[512] = "";
-	cr_assert_gt(ts_tls_read(t, buf, sizeof buf - 1, 3000), 0);
-	cr_assert(strstr(buf, "HTTP/1.1 200"), "%s", buf);
+	assert_healthz(t);
 	ts_tls_close(t);
 	wh_http_stop(s);
-	wh_tls_store_free(store);
 }

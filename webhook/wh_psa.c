@@ -389,13 +389,11 @@ int wh_psa_pod_init(wh_psa_pod *pod, const cJSON *spec, const char *spec_path, c
 	cf_str_copy(pod->spec_path, sizeof pod->spec_path, spec_path);
 	/* "spec" -> "metadata"; "x.spec" -> "x.metadata" */
 	size_t sl = strlen(pod->spec_path);
-	if (sl > 5 && !strcmp(pod->spec_path + sl - 5, ".spec") &&
-	    sl - 4 + sizeof "metadata" <= sizeof pod->meta_path) {
-		memcpy(pod->meta_path, pod->spec_path, sl - 4); /* "x." */
-		memcpy(pod->meta_path + sl - 4, "metadata", sizeof "metadata");
-	} else {
+	if (sl > 5 && !strcmp(pod->spec_path + sl - 5, ".spec"))
+		snprintf(pod->meta_path, sizeof pod->meta_path, "%.*s.metadata", (int)(sl - 5),
+		         pod->spec_path);
+	else
 		cf_str_copy(pod->meta_path, sizeof pod->meta_path, "metadata");
-	}
 
 	vpath root = {NULL, pod->spec_path, 0};
 	int rc = validate_obj(spec, v_spec, 0, &root, err, errlen);
