@@ -6,19 +6,28 @@
  * median per exec of each, the microseconds added, and the ratio. A third
  * series runs under the agent with `enforcement_level: disabled` (answered
  * without reading anything): the cost of the notification round trip
- * itself, so the report separates mechanism from decision.
+ * itself, so the report separates mechanism from decision. A fourth runs
+ * the strict policy under an agent that may not make its notify thread
+ * real-time (no CAP_SYS_NICE, RLIMIT_RTPRIO 0: an unprivileged user's
+ * agent), so both figures are on record.
  *
  * Usage: bench_exec [ROUNDS [EXECS_PER_ROUND]]   (defaults 12, 200)
  * Internal: bench_exec --inner N  (the loop; prints one time per line)
  * Environment: BUILD or CF_BUILD_DIR (where codeframe-agent is).
  */
 #include <errno.h>
+#include <linux/capability.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "na_notify.h"
 
 static double now_us(void)
 {
@@ -81,8 +90,30 @@ static int inner(size_t n)
 	return 0;
 }
 
+/* The agent as an unprivileged user would run it: not allowed to make its
+ * notify thread real-time (no CAP_SYS_NICE even as root, RLIMIT_RTPRIO 0).
+ * Returns whether that could be arranged. */
+static bool forbid_realtime(void)
+{
+	struct rlimit none = {0, 0};
+	/* Without CAP_SETPCAP the bounding set cannot shrink, but then exec
+	 * grants no CAP_SYS_NICE either. */
+	return setrlimit(RLIMIT_RTPRIO, &none) == 0 &&
+	       (prctl(PR_CAPBSET_DROP, CAP_SYS_NICE, 0, 0, 0) == 0 || errno == EPERM);
+}
+
+/* Whether an agent started from here gets its real-time notify thread. */
+static bool realtime_granted(void)
+{
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(na_notify_receiver_realtime() == 0 ? 0 : 1);
+	int st;
+	return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 /* Runs the loop under the agent; appends its times to out. */
-static int supervised(const char *agent, const char *self, const char *policy, size_t n,
+static int supervised(const char *agent, const char *self, const char *policy, bool no_rt, size_t n,
                       double *out, size_t *got)
 {
 	char cmd[4096], count[32];
@@ -95,6 +126,8 @@ static int supervised(const char *agent, const char *self, const char *policy, s
 		dup2(p[1], 1);
 		close(p[0]);
 		close(p[1]);
+		if (no_rt && !forbid_realtime())
+			_exit(126);
 		execl(agent, agent, "exec", "--policy", policy, "--log", "/dev/null", "--", self,
 		      "--inner", count, (char *)NULL);
 		_exit(127);
@@ -166,9 +199,10 @@ int main(int argc, char **argv)
 	double *direct = calloc(rounds * per, sizeof *direct);
 	double *under = calloc(rounds * per, sizeof *under);
 	double *bare = calloc(rounds * per, sizeof *bare);
-	size_t nd = 0, nu = 0, nb = 0;
+	double *plain = calloc(rounds * per, sizeof *plain);
+	size_t nd = 0, nu = 0, nb = 0, np = 0;
 	int rc = 1;
-	if (!direct || !under || !bare)
+	if (!direct || !under || !bare || !plain)
 		goto out;
 	for (size_t r = 0; r < rounds; r++) {
 		if (loop(per, direct + nd) < 0) {
@@ -176,13 +210,15 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		nd += per;
-		if (supervised(agent, self, policy, per, under, &nu) < 0 ||
-		    supervised(agent, self, offpolicy, per, bare, &nb) < 0) {
+		if (supervised(agent, self, policy, false, per, under, &nu) < 0 ||
+		    supervised(agent, self, offpolicy, false, per, bare, &nb) < 0 ||
+		    supervised(agent, self, policy, true, per, plain, &np) < 0) {
 			fprintf(stderr, "bench_exec: supervised loop failed\n");
 			goto out;
 		}
 	}
 	double md = median(direct, nd), mu = median(under, nu), mb = median(bare, nb);
+	double mp = median(plain, np);
 	printf("fork+exec /bin/true, %zu interleaved rounds x %zu execs each way\n", rounds, per);
 	printf("  direct:               median %8.1f us per exec\n", md);
 	printf("  under agent (off):    median %8.1f us per exec (notify round trip only)\n", mb);
@@ -190,6 +226,10 @@ int main(int argc, char **argv)
 	printf("  added by the agent:   %8.1f us per exec (target <= 50)\n", mu - md);
 	printf("  ratio:                %8.2fx\n", mu / md);
 	printf("  of which mechanism:   %8.1f us, reading + deciding: %.1f us\n", mb - md, mu - mb);
+	printf("  notify thread real-time: %s\n",
+	       realtime_granted() ? "yes (SCHED_FIFO, as root here)" : "no (not permitted here)");
+	printf("  strict, not permitted real-time: median %.1f us per exec, %.1f us added\n", mp,
+	       mp - md);
 	rc = 0;
 out:
 	unlink(policy);
@@ -197,5 +237,6 @@ out:
 	free(direct);
 	free(under);
 	free(bare);
+	free(plain);
 	return rc;
 }

@@ -9,9 +9,10 @@
 #include "na_procmem.h"
 
 struct record {
-	pid_t pid; /* 0 = empty slot */
-	uint64_t start;
-	uint64_t pre_stack; /* stack start before the admitted exec */
+	pid_t pid;          /* 0 = empty slot */
+	uint64_t id;        /* na_proc_id.id */
+	uint64_t pre_stack; /* stack start before the admitted exec, when
+	                     * self && !inherited (only then can it matter) */
 	bool confirmed;     /* that exec was seen to have replaced the image */
 	bool self;          /* latest image admitted as an allowed command */
 	bool inherited;     /* had an allowed ancestor when first seen */
@@ -27,16 +28,16 @@ struct na_ancestry {
 	struct record *slots;
 	size_t cap;
 	size_t used;
-	/* The last lookup's pid and stat, reused by record(). */
+	/* The last lookup's pid and id, reused by record(). */
 	pid_t last_pid;
-	na_proc_stat last;
+	na_proc_id last;
 	bool last_valid;
 };
 
-static int proc_stat(void *ctx, pid_t pid, na_proc_stat *out)
+static int proc_identify(void *ctx, pid_t pid, bool want_stack, na_proc_id *out)
 {
 	(void)ctx;
-	return na_procmem_stat(pid, out);
+	return na_procmem_identify(pid, want_stack, out);
 }
 
 na_ancestry *na_ancestry_new(pid_t root, na_stat_fn stat_fn, void *stat_ctx)
@@ -45,7 +46,7 @@ na_ancestry *na_ancestry_new(pid_t root, na_stat_fn stat_fn, void *stat_ctx)
 	if (!a)
 		return NULL;
 	a->root = root;
-	a->stat_fn = stat_fn ? stat_fn : proc_stat;
+	a->stat_fn = stat_fn ? stat_fn : proc_identify;
 	a->stat_ctx = stat_ctx;
 	a->cap = 256;
 	a->slots = calloc(a->cap, sizeof *a->slots);
@@ -94,7 +95,7 @@ static void insert_raw(struct record *slots, size_t cap, const struct record *r)
 }
 
 /* Rebuilds the table into `cap` slots, keeping only live records (same
- * start time as the running process with that pid). */
+ * id as the running process with that pid). */
 static int rebuild(na_ancestry *a, size_t cap, bool sweep)
 {
 	struct record *ns = calloc(cap, sizeof *ns);
@@ -106,8 +107,8 @@ static int rebuild(na_ancestry *a, size_t cap, bool sweep)
 		if (!r->pid)
 			continue;
 		if (sweep) {
-			na_proc_stat st;
-			if (a->stat_fn(a->stat_ctx, r->pid, &st) < 0 || st.start != r->start)
+			na_proc_id st;
+			if (a->stat_fn(a->stat_ctx, r->pid, false, &st) < 0 || st.id != r->id)
 				continue;
 		}
 		insert_raw(ns, cap, r);
@@ -120,17 +121,54 @@ static int rebuild(na_ancestry *a, size_t cap, bool sweep)
 	return 0;
 }
 
-/* A record for pid whose start time matches, or NULL (a stale one is left
- * in place: it is overwritten when that pid execs). */
-static const struct record *live(na_ancestry *a, pid_t pid, uint64_t start)
+/* A record for pid whose id matches, or NULL (a stale one is left in
+ * place: it is overwritten when that pid execs). */
+static const struct record *live(na_ancestry *a, pid_t pid, uint64_t id)
 {
 	const struct record *r = find(a, pid);
-	return r && r->start == start ? r : NULL;
+	return r && r->id == id ? r : NULL;
+}
+
+/* Whether the allowed exec recorded in r replaced pid's image: its stack
+ * start moved. Once seen, for good (a later exec makes a new record). */
+static bool image_replaced(na_ancestry *a, pid_t pid, struct record *r)
+{
+	na_proc_id now;
+	if (!r->confirmed && a->stat_fn(a->stat_ctx, pid, true, &now) == 0 && now.id == r->id &&
+	    now.has_stack && now.startstack != r->pre_stack)
+		r->confirmed = true;
+	return r->confirmed;
+}
+
+/* Whether the first ancestor with a record, walking up from cur, vouches
+ * for its descendants. */
+static bool ancestor_allowed(na_ancestry *a, pid_t cur)
+{
+	for (unsigned depth = 0; depth < CF_AGENT_MAX_ANCESTRY_DEPTH && cur > 1; depth++) {
+		na_proc_id st;
+		struct record *r;
+		/* The root's pid cannot be reused while the tree lives (in
+		 * exec mode it is our unreaped child, in a container the pid
+		 * namespace's init), so its record needs no read once nothing
+		 * is left to confirm: saves the parent's lookup for every
+		 * direct child of the root. */
+		if (cur == a->root && (r = find(a, cur)) && (!r->self || r->confirmed))
+			return r->self || r->inherited;
+		if (a->stat_fn(a->stat_ctx, cur, false, &st) < 0)
+			return false;
+		r = find(a, cur);
+		if (r && r->id == st.id)
+			return r->inherited || (r->self && image_replaced(a, cur, r));
+		if (cur == a->root)
+			return false;
+		cur = st.ppid;
+	}
+	return false;
 }
 
 int na_ancestry_lookup(na_ancestry *a, pid_t pid, na_cmd_context *ctx)
 {
-	na_proc_stat me;
+	na_proc_id me;
 	ctx->first_exec = false;
 	ctx->allowed_ancestor = false;
 	a->last_valid = false;
@@ -139,67 +177,43 @@ int na_ancestry_lookup(na_ancestry *a, pid_t pid, na_cmd_context *ctx)
 		a->seen_first = true;
 		ctx->first_exec = true;
 	}
-	int rc = a->stat_fn(a->stat_ctx, pid, &me);
+	int rc = a->stat_fn(a->stat_ctx, pid, false, &me);
 	if (rc < 0)
 		return rc;
+	const struct record *self = live(a, pid, me.id);
+	if (self)
+		ctx->allowed_ancestor = self->inherited;
+	else if (pid != a->root)
+		ctx->allowed_ancestor = ancestor_allowed(a, me.ppid);
+	/* Without an allowed ancestor, this exec's record (if it is admitted
+	 * as an allowed command) will need the stack start from before the
+	 * exec: read now, while the exec still waits for its answer. */
+	if (!ctx->allowed_ancestor) {
+		uint64_t id = me.id;
+		if ((rc = a->stat_fn(a->stat_ctx, pid, true, &me)) < 0)
+			return rc;
+		if (me.id != id)
+			return -ENOENT; /* another process has the pid now */
+	}
 	a->last_pid = pid;
 	a->last = me;
 	a->last_valid = true;
-
-	const struct record *self = live(a, pid, me.start);
-	if (self) {
-		ctx->allowed_ancestor = self->inherited;
-		return 0;
-	}
-	if (pid == a->root)
-		return 0; /* Walk up to the first ancestor that left a record. */
-	pid_t cur = me.ppid;
-	for (unsigned depth = 0; depth < CF_AGENT_MAX_ANCESTRY_DEPTH && cur > 1; depth++) {
-		na_proc_stat st;
-		struct record *r;
-		/* The root's pid cannot be reused while the tree lives (in
-		 * exec mode it is our unreaped child, in a container the pid
-		 * namespace's init), so its record needs no /proc read once
-		 * nothing is left to confirm: saves the parent's stat for
-		 * every direct child of the root. */
-		if (cur == a->root && (r = find(a, cur)) && (!r->self || r->confirmed)) {
-			ctx->allowed_ancestor = r->self || r->inherited;
-			break;
-		}
-		if (a->stat_fn(a->stat_ctx, cur, &st) < 0)
-			break;
-		r = find(a, cur);
-		if (r && r->start != st.start)
-			r = NULL;
-		if (r) {
-			/* An unchanged stack start: the admitted exec never
-			 * replaced the image (it failed), so it vouches for
-			 * nothing. */
-			bool self_ok = r->self && st.startstack != r->pre_stack;
-			if (self_ok)
-				r->confirmed = true;
-			ctx->allowed_ancestor = self_ok || r->inherited;
-			break;
-		}
-		if (cur == a->root)
-			break;
-		cur = st.ppid;
-	}
 	return 0;
 }
 
 void na_ancestry_record(na_ancestry *a, pid_t pid, const na_cmd_context *ctx, bool name_allowed)
 {
-	na_proc_stat me;
-	if (a->last_valid && a->last_pid == pid)
+	bool need_stack = name_allowed && !ctx->allowed_ancestor;
+	na_proc_id me;
+	if (a->last_valid && a->last_pid == pid && (a->last.has_stack || !need_stack))
 		me = a->last;
-	else if (a->stat_fn(a->stat_ctx, pid, &me) < 0)
+	else if (a->stat_fn(a->stat_ctx, pid, need_stack, &me) < 0)
 		return;
 	struct record *r = find(a, pid);
 	if (r) {
-		if (r->start != me.start)
+		if (r->id != me.id)
 			r->inherited = ctx->allowed_ancestor;
-		r->start = me.start;
+		r->id = me.id;
 		r->pre_stack = me.startstack;
 		r->self = name_allowed;
 		r->confirmed = false;
@@ -217,7 +231,7 @@ void na_ancestry_record(na_ancestry *a, pid_t pid, const na_cmd_context *ctx, bo
 	}
 	struct record nr = {
 	    .pid = pid,
-	    .start = me.start,
+	    .id = me.id,
 	    .pre_stack = me.startstack,
 	    .self = name_allowed,
 	    .inherited = ctx->allowed_ancestor,

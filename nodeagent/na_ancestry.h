@@ -8,15 +8,19 @@
  * whether the process already had an allowed ancestor (`inherited`). When a
  * pid execs, its ancestry is: its own record's `inherited` if it has one
  * (it exec'd before, e.g. `sh -c` exec'ing its last command in place);
- * otherwise the first ancestor with a record, found by walking ppid links in
- * /proc/PID/stat (up to CF_AGENT_MAX_ANCESTRY_DEPTH, stopping at the tree's
- * root): allowed when that ancestor's `self || inherited`. `self` counts
- * only once the exec really happened: the record keeps the image's stack
- * start from before the exec, and an ancestor whose stack start is
+ * otherwise the first ancestor with a record, found by walking ppid links
+ * (na_procmem_identify; up to CF_AGENT_MAX_ANCESTRY_DEPTH, stopping at the
+ * tree's root): allowed when that ancestor's `self || inherited`. `self`
+ * counts only once the exec really happened: the record keeps the image's
+ * stack start from before the exec, and an ancestor whose stack start is
  * unchanged never replaced its image (the exec failed, e.g. a PATH search
- * miss), so a failed exec of an allowed name confers nothing. Start times are
- * compared on every hit so a reused pid never inherits a dead process's
- * record. A process reparented to init (its parent exited) loses its
+ * miss), so a failed exec of an allowed name confers nothing. That stack
+ * start is read (from /proc, the one costly read: see na_procmem_identify)
+ * only for a record whose worth can depend on it - an exec with no allowed
+ * ancestor, which may be admitted as an allowed command; below an allowed
+ * command nothing but the pidfd identity is read. Process ids (na_proc_id)
+ * are compared on every hit so a reused pid never inherits a dead
+ * process's record. A process reparented to init (its parent exited) loses its
  * ancestry: that fails closed. Records of exited processes are swept when
  * the table fills (CF_AGENT_MAX_TRACKED_PIDS); if it is still full, new
  * records are not kept (again failing closed).
@@ -41,17 +45,19 @@
 
 typedef struct na_ancestry na_ancestry;
 
-/* How ppid/start time are read: na_procmem_stat by default; tests inject a
- * fake process table. Returns 0 or -errno like na_procmem_stat. */
-typedef int (*na_stat_fn)(void *ctx, pid_t pid, na_proc_stat *out);
+/* How a process is identified: na_procmem_identify by default; tests
+ * inject a fake process table. Returns 0 or -errno like it. */
+typedef int (*na_stat_fn)(void *ctx, pid_t pid, bool want_stack, na_proc_id *out);
 
 /* root: the tree's top pid (walks stop there; 0 = walk to pid 1). NULL on
  * allocation failure. stat_fn NULL -> /proc. */
 na_ancestry *na_ancestry_new(pid_t root, na_stat_fn stat_fn, void *stat_ctx);
 void na_ancestry_free(na_ancestry *a);
 
-/* Before deciding an exec by `pid`: fills *ctx. 0, or -ENOENT when the pid
- * has vanished (ctx then says no ancestry). */
+/* Before deciding an exec by `pid`: fills *ctx, and keeps what
+ * na_ancestry_record needs from before the exec (it may be called after
+ * the exec was answered). 0, or -ENOENT when the pid has vanished (ctx
+ * then says no ancestry). */
 int na_ancestry_lookup(na_ancestry *a, pid_t pid, na_cmd_context *ctx);
 /* After an exec by `pid` was answered CONTINUE: remembers the new image.
  * name_allowed is na_decision.name_allowed; ctx is what lookup returned. */

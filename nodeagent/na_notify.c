@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,12 @@ int na_notify_set_sync_wakeup(na_notify *n)
 	return ioctl(n->fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0
 	           ? 0
 	           : -errno;
+}
+
+int na_notify_receiver_realtime(void)
+{
+	struct sched_param sp = {.sched_priority = 1};
+	return sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) == 0 ? 0 : -errno;
 }
 
 /* libseccomp 2.5.4 returns -ECANCELED for any ioctl failure; the real

@@ -60,6 +60,18 @@ int na_notify_release_fd(na_notify *n);
  * poll/epoll). 0, or -errno (-EINVAL before 6.6: nothing changes). */
 int na_notify_set_sync_wakeup(na_notify *n);
 
+/* Makes the calling thread - the one blocked in na_notify_receive -
+ * SCHED_FIFO at the lowest real-time priority, with reset-on-fork (nothing
+ * it starts inherits it), where the process may (root, CAP_SYS_NICE or
+ * RLIMIT_RTPRIO): the exec it answers, woken onto the same CPU, then
+ * cannot preempt it before it is back in receive. Left runnable there for
+ * the whole life of the exec'd process, an ordinary thread pushed that
+ * process' parent onto the other, idle CPU at every exec (measured: about
+ * 45 us per exec on a 2-vCPU VM; docs/nodeagent.md). Its work per
+ * notification is bounded and it sleeps in between, so it cannot starve
+ * the CPU. 0, or -errno (-EPERM: not permitted, nothing changed). */
+int na_notify_receiver_realtime(void);
+
 /* Blocks until a notification arrives (use poll/epoll on the fd first for
  * a non-blocking loop). 0 and *out; -ENOENT: the target went away before
  * it could be received (skip and receive again); -EINTR; other -errno: the

@@ -7,7 +7,9 @@
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -491,6 +493,78 @@ int na_procmem_stat(pid_t pid, na_proc_stat *out)
 	out->start = (uint64_t)v[18];
 	out->startstack = (uint64_t)v[24];
 	return 0;
+}
+
+/* PIDFD_GET_INFO (Linux 6.13) and PIDFD_THREAD (6.9), absent from older
+ * kernel headers; the first published layout of struct pidfd_info, which
+ * later kernels still accept. */
+struct pidfd_info_v0 {
+	uint64_t mask, cgroupid;
+	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid, spare0;
+};
+#define PIDFD_GET_INFO_V0  _IOWR(0xFF, 11, struct pidfd_info_v0)
+#define PIDFD_INFO_PID_BIT 1u
+#define PIDFD_THREAD_FLAG  O_EXCL
+
+/* Reads pid's parent and pidfs inode number through fd. */
+static int pidfd_identity(int fd, na_proc_id *out)
+{
+	struct pidfd_info_v0 info = {.mask = PIDFD_INFO_PID_BIT};
+	struct stat sb;
+	if (ioctl(fd, PIDFD_GET_INFO_V0, &info) != 0 || fstat(fd, &sb) != 0)
+		return errno == ESRCH ? -ENOENT : -errno;
+	out->ppid = (pid_t)info.ppid;
+	out->id = (uint64_t)sb.st_ino;
+	return 0;
+}
+
+static bool pidfd_ids;
+static pthread_once_t pidfd_probe_once = PTHREAD_ONCE_INIT;
+
+/* PIDFD_GET_INFO works here (then pidfds are pidfs files whose inode
+ * numbers are never reused); decided once, so every id compared came from
+ * the same source. */
+static void probe_pidfd_ids(void)
+{
+	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (fd < 0)
+		return;
+	na_proc_id id;
+	pidfd_ids = pidfd_identity(fd, &id) == 0 && id.ppid == getppid();
+	close(fd);
+}
+
+int na_procmem_identify(pid_t pid, bool want_stack, na_proc_id *out)
+{
+	na_proc_stat st;
+	int rc;
+	memset(out, 0, sizeof *out);
+	pthread_once(&pidfd_probe_once, probe_pidfd_ids);
+	if (!pidfd_ids) {
+		if ((rc = na_procmem_stat(pid, &st)) < 0)
+			return rc;
+		*out = (na_proc_id){.ppid = st.ppid,
+		                    .id = st.start,
+		                    .startstack = st.startstack,
+		                    .has_stack = true};
+		return 0;
+	}
+	if (pid <= 0)
+		return -ENOENT;
+	int fd = (int)syscall(SYS_pidfd_open, pid, PIDFD_THREAD_FLAG);
+	if (fd < 0)
+		return errno == ESRCH ? -ENOENT : -errno;
+	/* The pidfd is asked last: if it still answers, the process was alive
+	 * across the /proc read, so its pid was not reused in between. */
+	rc = want_stack ? na_procmem_stat(pid, &st) : 0;
+	if (rc == 0)
+		rc = pidfd_identity(fd, out);
+	close(fd);
+	if (rc == 0 && want_stack) {
+		out->startstack = st.startstack;
+		out->has_stack = true;
+	}
+	return rc;
 }
 
 int na_procmem_read_environ(pid_t pid, size_t max, char **out, size_t *len)

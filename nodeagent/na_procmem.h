@@ -15,7 +15,9 @@
  * rewrite the strings after the read and before the kernel reads them
  * (seccomp_unotify(2)); a deny is sound, CONTINUE is not a guarantee.
  *
- * It also reads /proc/PID/stat (ppid, start time) for ancestry tracking.
+ * It also tells ancestry tracking who a process and its parent are
+ * (na_procmem_identify: a pidfd where the kernel allows, /proc/PID/stat
+ * otherwise) and reads /proc/PID/stat for callers that need start times.
  *
  * Thread-safety: no shared state; concurrent calls on different targets
  * are fine. Ownership: na_exec_info owns its strings; na_exec_info_free.
@@ -84,6 +86,26 @@ typedef struct na_proc_stat {
 
 /* 0, -ENOENT (no such process), -EINVAL (unparsable). */
 int na_procmem_stat(pid_t pid, na_proc_stat *out);
+
+/* Who a process is, for ancestry tracking. */
+typedef struct na_proc_id {
+	pid_t ppid;
+	/* Unique to this process for as long as the machine runs, so a reused
+	 * pid is told apart: the pidfs inode number of its pid (Linux 6.13+,
+	 * read through a pidfd), else its start time from /proc/PID/stat.
+	 * Compare only values from na_procmem_identify. */
+	uint64_t id;
+	uint64_t startstack; /* as na_proc_stat, when has_stack */
+	bool has_stack;
+} na_proc_id;
+
+/* Fills *out for pid (a process or a thread). The stack start costs a
+ * /proc/PID/stat read, asked for only with want_stack: on Linux 6.13+ the
+ * rest comes from a pidfd (pidfd_open + PIDFD_GET_INFO + fstat), which
+ * creates no /proc entries for the process; a /proc read costs a freshly
+ * forked process 10-15 us here, and as much again when it exits (its
+ * /proc entries are torn down). 0, -ENOENT (no such process), -errno. */
+int na_procmem_identify(pid_t pid, bool want_stack, na_proc_id *out);
 
 /* The process' environment block (NUL-separated), read from its memory
  * (env_start..env_end from /proc/PID/stat, then process_vm_readv) rather

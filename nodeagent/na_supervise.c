@@ -221,11 +221,14 @@ static int handle_one(struct loop *l)
 
 /* The notify thread blocks in the receive ioctl itself (not in poll), the
  * one kind of waiter the kernel's synchronous wake-up reaches: each exec
- * then hands its CPU to this thread and gets it back with the answer. */
+ * then hands its CPU to this thread and gets it back with the answer. As a
+ * real-time thread (where permitted) it finishes its turn before the exec
+ * it answered runs on. */
 static void *notify_thread(void *arg)
 {
 	struct loop *l = arg;
 	na_notify_set_sync_wakeup(l->notify); /* before Linux 6.6: ordinary wake-ups */
+	na_notify_receiver_realtime();        /* not permitted: an ordinary thread */
 	while (!__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE)) {
 		int rc = handle_one(l); /* EINTR (the stop signal) comes back as 0 */
 		if (rc < 0) {

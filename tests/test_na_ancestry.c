@@ -1,9 +1,12 @@
 /* test_na_ancestry.c - ancestry records over a fake process table, plus
- * na_procmem_stat on real processes. */
+ * na_procmem_identify and na_procmem_stat on real processes. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,14 +18,16 @@
 
 struct fake {
 	bool alive[MAXP];
-	na_proc_stat st[MAXP];
+	na_proc_id st[MAXP];
 	unsigned calls;
+	unsigned stack_reads; /* calls that asked for the stack start (a /proc read) */
 };
 
-static int fake_stat(void *ctx, pid_t pid, na_proc_stat *out)
+static int fake_stat(void *ctx, pid_t pid, bool want_stack, na_proc_id *out)
 {
 	struct fake *f = ctx;
 	f->calls++;
+	f->stack_reads += want_stack;
 	if (pid <= 0 || pid >= MAXP || !f->alive[pid])
 		return -ENOENT;
 	*out = f->st[pid];
@@ -33,7 +38,8 @@ static void spawn(struct fake *f, pid_t pid, pid_t ppid)
 {
 	f->alive[pid] = true;
 	f->st[pid].ppid = ppid;
-	f->st[pid].start = 1000u + (uint64_t)pid;
+	f->st[pid].id = 1000u + (uint64_t)pid;
+	f->st[pid].has_stack = true;
 	f->st[pid].startstack = 0x7000u + (uint64_t)pid;
 }
 
@@ -153,7 +159,7 @@ Test(na_ancestry, reused_pid_does_not_inherit)
 	run_exec(a, f, 11, true, true); /* allowed npm at pid 11 */
 	/* npm exits; pid 11 is reused by an unrelated process (new start). */
 	spawn(f, 11, 10);
-	f->st[11].start += 5;
+	f->st[11].id += 5;
 	spawn(f, 12, 11);
 	na_cmd_context c = run_exec(a, f, 12, false, true);
 	cr_assert(!c.allowed_ancestor);
@@ -227,6 +233,54 @@ Test(na_ancestry, table_grows_and_sweeps)
 	free(f);
 }
 
+Test(na_procmem, identify_self_child_and_thread)
+{
+	na_proc_id me, again, kid;
+	na_proc_stat st;
+	cr_assert_eq(na_procmem_identify(getpid(), false, &me), 0);
+	cr_assert_eq(me.ppid, getppid());
+	cr_assert_neq(me.id, 0);
+	cr_assert(!me.has_stack || me.startstack != 0);
+	cr_assert_eq(na_procmem_identify(getpid(), true, &again), 0);
+	cr_assert_eq(again.id, me.id);
+	cr_assert(again.has_stack);
+	cr_assert_eq(na_procmem_stat(getpid(), &st), 0);
+	cr_assert_eq(again.startstack, st.startstack);
+	pid_t pid = fork();
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	cr_assert_eq(na_procmem_identify(pid, false, &kid), 0);
+	cr_assert_eq(kid.ppid, getpid());
+	cr_assert_neq(kid.id, me.id);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	cr_assert_eq(na_procmem_identify(pid, false, &kid), -ENOENT);
+	cr_assert_eq(na_procmem_identify(pid, true, &kid), -ENOENT);
+	cr_assert_eq(na_procmem_identify(0, false, &kid), -ENOENT);
+}
+
+static void *identify_from_thread(void *arg)
+{
+	na_proc_id *out = arg;
+	return (void *)(intptr_t)na_procmem_identify((pid_t)syscall(SYS_gettid), true, out);
+}
+
+/* An exec can come from any thread: its tid is what the notification names. */
+Test(na_procmem, identify_a_thread)
+{
+	na_proc_id th, me;
+	pthread_t t;
+	void *rc;
+	cr_assert_eq(pthread_create(&t, NULL, identify_from_thread, &th), 0);
+	pthread_join(t, &rc);
+	cr_assert_eq((intptr_t)rc, 0);
+	cr_assert_eq(na_procmem_identify(getpid(), false, &me), 0);
+	cr_assert_eq(th.ppid, getppid());
+	cr_assert(th.has_stack);
+}
+
 Test(na_procmem, stat_of_self_and_child)
 {
 	na_proc_stat me, kid;
@@ -279,6 +333,53 @@ Test(na_ancestry, root_children_skip_the_roots_stat_once_confirmed)
 	cr_assert_eq(na_ancestry_lookup(a, 13, &c), 0);
 	cr_assert(c.allowed_ancestor);
 	cr_assert_eq(f->calls, 1); /* only the child's own stat */
+	na_ancestry_free(a);
+	free(f);
+}
+
+/* Below an allowed command nothing depends on whether an exec succeeds,
+ * so no stack start is read: a build's compilers and linkers under `make`
+ * cost a pidfd lookup each, not a /proc read. */
+Test(na_ancestry, below_an_allowed_command_no_stack_is_read)
+{
+	struct fake *f = fake_new();
+	spawn(f, 10, 1);
+	na_ancestry *a = na_ancestry_new(10, fake_stat, f);
+	run_exec(a, f, 10, true, true); /* make, the entrypoint */
+	spawn(f, 11, 10);
+	run_exec(a, f, 11, false, true); /* confirms make's exec: one read */
+	for (pid_t pid = 12; pid < 20; pid++) {
+		spawn(f, pid, 11);
+		f->stack_reads = 0;
+		na_cmd_context c = run_exec(a, f, pid, pid % 2 == 0, pid % 3 != 0);
+		cr_assert(c.allowed_ancestor);
+		cr_assert_eq(f->stack_reads, 0, "exec by %d read a stack start", (int)pid);
+	}
+	/* A failed exec of an allowed name under an allowed ancestor still
+	 * leaves its descendants allowed: they were before it. */
+	spawn(f, 20, 12);
+	cr_assert(run_exec(a, f, 20, false, true).allowed_ancestor);
+	na_ancestry_free(a);
+	free(f);
+}
+
+/* Where the stack start matters it is read before the exec is answered:
+ * record() after the answer sees the image from before it. */
+Test(na_ancestry, stack_start_is_taken_before_the_answer)
+{
+	struct fake *f = fake_new();
+	spawn(f, 10, 1);
+	na_ancestry *a = na_ancestry_new(10, fake_stat, f);
+	run_exec(a, f, 10, false, true); /* entrypoint, not an allowed name */
+	spawn(f, 11, 10);
+	na_cmd_context c;
+	f->stack_reads = 0;
+	cr_assert_eq(na_ancestry_lookup(a, 11, &c), 0);
+	cr_assert_eq(f->stack_reads, 1);
+	exec_ok(f, 11); /* the exec completes before the record is made */
+	na_ancestry_record(a, 11, &c, true);
+	spawn(f, 12, 11);
+	cr_assert(run_exec(a, f, 12, false, true).allowed_ancestor);
 	na_ancestry_free(a);
 	free(f);
 }

@@ -5,10 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -358,4 +362,71 @@ Test(na_notify, sync_wakeup_keeps_the_listener_working)
 	cr_assert(rc == 0 || rc == -EINVAL, "set flags: %s", strerror(-rc));
 	cr_assert_eq(na_notify_respond(r.n, r.req.id, EPERM), 0);
 	cr_assert_eq(finish(&r), 42);
+}
+
+/* Policy of the calling thread after na_notify_receiver_realtime, and of a
+ * process it forks; written to fd as two ints. */
+static void report_realtime(int fd)
+{
+	int got[3] = {na_notify_receiver_realtime(), sched_getscheduler(0), -1};
+	pid_t pid = fork();
+	if (pid == 0) {
+		int child = sched_getscheduler(0);
+		_exit(child == SCHED_OTHER ? 0 : 1);
+	}
+	int st;
+	if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st))
+		got[2] = WEXITSTATUS(st);
+	ssize_t w = write(fd, got, sizeof got); /* short: the reader's assert fails */
+	(void)w;
+}
+
+static void *realtime_thread(void *arg)
+{
+	report_realtime(*(int *)arg);
+	return NULL;
+}
+
+/* Granted (root here): the thread is SCHED_FIFO, and what it forks is not. */
+Test(na_notify, receiver_realtime_is_not_inherited)
+{
+	int p[2], got[3];
+	pthread_t t;
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(pthread_create(&t, NULL, realtime_thread, &p[1]), 0);
+	pthread_join(t, NULL);
+	cr_assert_eq(read(p[0], got, sizeof got), (ssize_t)sizeof got);
+	if (got[0] == -EPERM)
+		cr_skip_test("not permitted to use SCHED_FIFO here");
+	cr_assert_eq(got[0], 0, "%s", strerror(-got[0]));
+	cr_assert_eq(got[1], SCHED_FIFO | SCHED_RESET_ON_FORK);
+	cr_assert_eq(got[2], 0, "a forked child kept the real-time policy");
+	cr_assert_eq(sched_getscheduler(0), SCHED_OTHER, "only the calling thread changes");
+}
+
+/* Refused (no CAP_SYS_NICE, RLIMIT_RTPRIO 0): -EPERM, and nothing changes. */
+Test(na_notify, receiver_realtime_refused_changes_nothing)
+{
+	int p[2], got[3];
+	cr_assert_eq(pipe(p), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+		struct __user_cap_data_struct d[2];
+		struct rlimit none = {0, 0};
+		if (syscall(SYS_capget, &h, d) != 0)
+			_exit(2);
+		d[CAP_SYS_NICE / 32].effective &= ~(1u << (CAP_SYS_NICE % 32));
+		d[CAP_SYS_NICE / 32].permitted &= ~(1u << (CAP_SYS_NICE % 32));
+		if (syscall(SYS_capset, &h, d) != 0 || setrlimit(RLIMIT_RTPRIO, &none) != 0)
+			_exit(2);
+		report_realtime(p[1]);
+		_exit(0);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+	cr_assert_eq(read(p[0], got, sizeof got), (ssize_t)sizeof got);
+	cr_assert_eq(got[0], -EPERM);
+	cr_assert_eq(got[1], SCHED_OTHER);
 }
