@@ -152,8 +152,22 @@ static void submit(struct loop *l, pid_t pid, char *const *argv, size_t argc, co
 	free(cmdline);
 }
 
-/* One notification: receive, read, decide, answer, log. Returns 0, or
- * -errno when the notify fd is unusable. */
+/* A receive found nothing: the target of a notification died before it
+ * was received, or the whole tree has exited (since Linux 6.6 a receive no
+ * longer blocks once no task can notify). Waits in poll instead of going
+ * round again: a real-time thread spinning on receive held a CPU for the
+ * kernel's whole real-time budget (0.95 s) before the tree could be
+ * reaped. Returns 1 when the tree is gone (POLLHUP), else 0. */
+static int wait_for_notification(struct loop *l)
+{
+	struct pollfd pfd = {.fd = na_notify_fd(l->notify), .events = POLLIN};
+	if (poll(&pfd, 1, -1) == 1 && (pfd.revents & POLLHUP) && !(pfd.revents & POLLIN))
+		return 1;
+	return 0;
+}
+
+/* One notification: receive, read, decide, answer, log. Returns 0, 1 when
+ * no task is left to notify, or -errno when the notify fd is unusable. */
 static int handle_one(struct loop *l)
 {
 	na_notify_req req;
@@ -161,7 +175,9 @@ static int handle_one(struct loop *l)
 	na_decision d;
 	char err[256];
 	int rc = na_notify_receive(l->notify, &req);
-	if (rc == -ENOENT || rc == -EINTR || rc == -EAGAIN)
+	if (rc == -ENOENT)
+		return wait_for_notification(l);
+	if (rc == -EINTR || rc == -EAGAIN)
 		return 0;
 	if (rc < 0)
 		return rc;
@@ -231,6 +247,8 @@ static void *notify_thread(void *arg)
 	na_notify_receiver_realtime();        /* not permitted: an ordinary thread */
 	while (!__atomic_load_n(&l->stopping, __ATOMIC_ACQUIRE)) {
 		int rc = handle_one(l); /* EINTR (the stop signal) comes back as 0 */
+		if (rc == 1)
+			return NULL; /* nothing can exec under this listener any more */
 		if (rc < 0) {
 			/* An unusable listener: close it so that the tree's
 			 * execs fail (ENOSYS) instead of hanging on an fd
@@ -252,9 +270,10 @@ static void on_wake(int sig)
 	(void)sig;
 }
 
-/* A receive with no task left to notify blocks for good, so the thread is
- * interrupted (a signal without SA_RESTART: EINTR) until it has seen the
- * flag; a signal landing outside the ioctl is retried. */
+/* The thread may be blocked in receive or poll (before Linux 6.6 a receive
+ * with no task left to notify blocks for good), so it is interrupted (a
+ * signal without SA_RESTART: EINTR) until it has seen the flag or ended; a
+ * signal landing outside the ioctl is retried. */
 static void stop_notify_thread(struct loop *l, pthread_t t)
 {
 	__atomic_store_n(&l->stopping, 1, __ATOMIC_RELEASE);

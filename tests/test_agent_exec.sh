@@ -200,5 +200,18 @@ kill -TERM $apid
 wait $apid; rc=$?
 expect "SIGTERM is forwarded to CMD (its trap exits 42)" [ $rc -eq 42 ]
 
+# ---- the agent does not busy-wait for its tree ----
+# Once the last process under the listener has exited, a receive returns at
+# once (Linux 6.6+); the notify thread must then wait, not spin: on one CPU
+# a spinning real-time thread held it for 0.95 s of CPU before the agent
+# could reap its child. CPU time, not wall time, so a loaded machine does
+# not fail it.
+TIMEFORMAT='%3U %3S'
+cpu=$( { time for _ in 1 2 3; do
+	taskset -c 0 "$AGENT" exec --policy strict.yml --log /dev/null -- true
+done; } 2>&1 >/dev/null )
+expect "exec: no CPU burnt waiting for the tree to end, on one CPU ($cpu s user/sys for 3 runs)" \
+	awk -v t="$cpu" 'BEGIN { split(t, v, " "); exit !(v[1] + v[2] < 0.3) }'
+
 echo "failures: $fails"
 [ $fails -eq 0 ]
