@@ -32,7 +32,7 @@ static bool in_arena(const void *p)
 	return th.base && a >= b && a < b + CF_JARENA_BYTES;
 }
 
-void *cf_jarena_alloc(size_t n)
+void *cf_jarena_try_alloc(size_t n)
 {
 	if (th.active && th.base) {
 		size_t need = (n + 15u) & ~(size_t)15u; /* malloc's alignment */
@@ -42,6 +42,14 @@ void *cf_jarena_alloc(size_t n)
 			return p;
 		}
 	}
+	return NULL;
+}
+
+void *cf_jarena_alloc(size_t n)
+{
+	void *p = cf_jarena_try_alloc(n);
+	if (p)
+		return p;
 	if (th.active)
 		th.spilled = true;
 	return malloc(n);

@@ -37,6 +37,10 @@
  * call, for code that builds cJSON nodes itself (cf_jparse). Free with
  * cJSON_free or cJSON_Delete as usual. */
 void *cf_jarena_alloc(size_t n);
+/* n bytes from the arena, or NULL when they cannot come from it (outside
+ * begin/end, not installed, or no room): memory whose blocks may be
+ * pointed into, since freeing an arena pointer is a no-op. */
+void *cf_jarena_try_alloc(size_t n);
 
 /* Installs the cJSON hooks (idempotent). 0 or -ENOMEM. */
 int cf_jarena_install(void);

@@ -12,6 +12,10 @@
 
 typedef struct parser {
 	const char *p, *end;
+	const char *text;
+	/* A copy of text in the arena, or NULL: strings are then terminated
+	 * (and unescaped) in place there instead of each being copied out. */
+	char *mirror;
 	const char *err_at; /* where the first error was found */
 	const char *msg;
 	unsigned depth;
@@ -165,11 +169,12 @@ static char *parse_string_raw(parser *ps)
 		}
 	}
 	size_t raw = (size_t)(s - start);
-	char *out = cf_jarena_alloc(raw + 1);
+	char *out = ps->mirror ? ps->mirror + (start - ps->text) : cf_jarena_alloc(raw + 1);
 	if (!out)
 		return fail(ps, ps->p, "out of memory");
 	if (!escaped) {
-		memcpy(out, start, raw);
+		if (!ps->mirror)
+			memcpy(out, start, raw);
 		out[raw] = '\0';
 		ps->p = s + 1;
 		return out;
@@ -376,7 +381,13 @@ static cJSON *parse_value(parser *ps)
 
 cJSON *cf_jparse(const char *text, size_t len, size_t *err_offset, char *err, size_t errlen)
 {
-	parser ps = {.p = text, .end = text + len};
+	parser ps = {.p = text, .end = text + len, .text = text};
+	/* In place in an arena copy: an escaped string is never longer than
+	 * its source, and the byte after a string (its closing quote) is
+	 * free for the NUL. */
+	ps.mirror = len < SIZE_MAX ? cf_jarena_try_alloc(len + 1) : NULL;
+	if (ps.mirror)
+		memcpy(ps.mirror, text, len);
 	skip_space(&ps);
 	cJSON *root = parse_value(&ps);
 	if (root) {

@@ -7,15 +7,17 @@
  * "null", "false" and "true" with strncmp before looking at its first
  * byte, scans each string twice and converts every number with strtod;
  * under load that was a fifth of the server's CPU. This parser looks at
- * each byte once: strings without escapes are one scan and one memcpy,
- * integers up to 15 digits are converted exactly without strtod.
+ * each byte once, and integers up to 15 digits are converted exactly
+ * without strtod. Inside a cf_jarena parse with room in the arena, the
+ * text is copied there once and every string is terminated (unescaped, if
+ * need be) in place in that copy; otherwise each string is copied out.
  *
  * The tree is an ordinary cJSON tree (nodes and strings from
- * cf_jarena_alloc, what cJSON_malloc does, called directly; free with
- * cJSON_Delete), linked exactly as
- * cJSON links its own: members in document order, `prev` of the first
- * child pointing at the last. Duplicate keys are kept in order (lookups
- * find the first), as cJSON does.
+ * cf_jarena_alloc, what cJSON_malloc does, called directly, or pointing
+ * into the arena's copy of the text, which cJSON_free leaves alone; free
+ * with cJSON_Delete), linked exactly as cJSON links its own: members in document order, `prev` of
+ * the first child pointing at the last. Duplicate keys are kept in order (lookups find the first),
+ * as cJSON does.
  *
  * Stricter than cJSON where RFC 8259 is: raw control characters in
  * strings, leading zeros, a lone '-', "1." and "1e" are errors. Also an

@@ -8,6 +8,9 @@
  * lookups per AdmissionReview, mostly of names that are absent, so
  * cJSON's strcmp per member was a quarter of the admission work.
  *
+ * cf_json_append_quoted writes a JSON string the way cJSON prints one, for
+ * answers built without a tree.
+ *
  * Thread-safety: reads only. Ownership: returns a pointer into `object`.
  */
 #ifndef CF_JSON_H
@@ -15,11 +18,17 @@
 
 #include <cjson/cJSON.h>
 
+#include "cf_buf.h"
+
 cJSON *cf_json_get(const cJSON *object, const char *name);
 /* The member `name` when it has the expected type, else NULL (absent,
  * null, or another type): the policy checks treat all three alike. */
 const cJSON *cf_json_object(const cJSON *object, const char *name);
 const cJSON *cf_json_array(const cJSON *object, const char *name);
 const char *cf_json_string(const cJSON *object, const char *name);
+
+/* Appends s as a quoted JSON string, escaped byte for byte as
+ * cJSON_PrintUnformatted escapes it. 0 or -ENOMEM (cf_buf_append). */
+int cf_json_append_quoted(cf_buf *b, const char *s);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cf_buf.h"
+#include "cf_jarena.h"
 #include "cf_jparse.h"
 
 static char err[256];
@@ -24,10 +25,10 @@ static void same_as_cjson(const char *text, size_t len)
 	cr_assert_str_eq(a, b);
 	/* cJSON_Compare matches members by name, so it cannot compare
 	 * objects with duplicate keys; the printed forms above do. */
-	if (!strstr(text, "\"dup\""))
+	if (!memmem(text, len, "\"dup\"", 5))
 		cr_assert(cJSON_Compare(ours, theirs, true), "%.80s", text);
-	free(a);
-	free(b);
+	cJSON_free(a); /* from the arena inside an arena parse */
+	cJSON_free(b);
 	cJSON_Delete(ours);
 	cJSON_Delete(theirs);
 }
@@ -227,4 +228,59 @@ Test(cf_jparse, special_bytes_at_every_offset_of_a_long_string)
 			          err);
 		}
 	}
+}
+
+/* Inside an arena parse (as the server runs it) strings are terminated and
+ * unescaped in place in an arena copy of the text: the same trees, the
+ * caller's text untouched, and every string intact after later ones were
+ * terminated next to it. */
+Test(cf_jparse, in_place_strings_in_the_arena_match_cjson)
+{
+	cr_assert_eq(cf_jarena_install(), 0);
+	static const char *const docs[] = {
+	    "{\"a\":\"x\",\"b\":\"\",\"\":\"y\",\"c\":[\"p\",\"q\",\"\"]}",
+	    "{\"k\\n\\\"ey\":\"v\\\\al\\/ue\\t\",\"next\":\"\\u00e9\\ud83d\\ude00\\u20ac\"}",
+	    "[\"\\\"\",\"\\\\\",\"\\b\\f\\n\\r\\t\",\"plain\",\"a\\u0041b\"]",
+	    "\"lone\"",
+	    " { \"spaced\" : \"out\" , \"n\" : 1 } ",
+	};
+	for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+		size_t len = strlen(docs[i]);
+		char *text = malloc(len), *before = malloc(len);
+		cr_assert(text && before);
+		memcpy(text, docs[i], len); /* no NUL after it, as a request body */
+		memcpy(before, text, len);
+		cf_jarena_begin();
+		same_as_cjson(text, len);
+		cf_jarena_end(false, NULL);
+		cr_assert_eq(memcmp(text, before, len), 0, "the input was written to: %s", docs[i]);
+		free(text);
+		free(before);
+	}
+	const char *const files[] = {"examples/admission/worker-pod.json",
+	                             "examples/admission/deployment-violating.json"};
+	for (size_t i = 0; i < 2; i++) {
+		cf_jarena_begin();
+		file_same_as_cjson(files[i]);
+		cf_jarena_end(false, NULL);
+	}
+}
+
+/* A text too big for the arena is parsed with copied strings, the same. */
+Test(cf_jparse, text_larger_than_the_arena_still_parses)
+{
+	cr_assert_eq(cf_jarena_install(), 0);
+	size_t n = CF_JARENA_BYTES / 4, len = 0;
+	size_t size = n * 10 + 16;
+	char *text = malloc(size);
+	cr_assert_not_null(text);
+	text[len++] = '[';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, size - len, "%s\"a\\nb\"", i ? "," : "");
+	text[len++] = ']';
+	cr_assert_gt(len, CF_JARENA_BYTES);
+	cf_jarena_begin();
+	same_as_cjson(text, len);
+	cf_jarena_end(false, NULL);
+	free(text);
 }

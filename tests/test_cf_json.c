@@ -103,3 +103,45 @@ Test(cf_json, typed_getters_return_only_the_expected_type)
 	cr_assert_null(cf_json_object(NULL, "m"));
 	cJSON_Delete(o);
 }
+
+/* What cJSON prints for the string s (quoted, escaped); caller frees. */
+static char *cjson_quoted(const char *s)
+{
+	cJSON *v = cJSON_CreateString(s);
+	cr_assert_not_null(v);
+	char *t = cJSON_PrintUnformatted(v);
+	cJSON_Delete(v);
+	return t;
+}
+
+static void same_quoting(const char *s)
+{
+	cf_buf b;
+	cf_buf_init(&b, 0);
+	cr_assert_eq(cf_json_append_quoted(&b, s), 0);
+	cr_assert_eq(cf_buf_append(&b, "", 1), 0);
+	char *want = cjson_quoted(s);
+	cr_assert_str_eq(b.data, want, "for a string with byte 0x%02x first", (unsigned char)s[0]);
+	cJSON_free(want);
+	cf_buf_free(&b);
+}
+
+Test(cf_json, append_quoted_escapes_as_cjson_prints)
+{
+	for (int c = 1; c < 256; c++) {
+		char s[8] = {(char)c, 'a', (char)c, (char)c, 'z', (char)c, 0};
+		same_quoting(s);
+	}
+	same_quoting("");
+	same_quoting("plain");
+	same_quoting("3f1c2a9e-0d2b-4b8e-9a41-5c6d7e8f9a01");
+	same_quoting("q\"uo\\te/slash\ttab\nnl\x01\x1f\x7f h\xc3\xa9");
+}
+
+Test(cf_json, append_quoted_reports_a_full_buffer)
+{
+	cf_buf b;
+	cf_buf_init(&b, 4);
+	cr_assert_neq(cf_json_append_quoted(&b, "longer than four"), 0);
+	cf_buf_free(&b);
+}

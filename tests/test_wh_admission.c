@@ -735,6 +735,35 @@ Test(admission_modes, skip_response_is_a_bare_allow)
 	wh_config_unref(cfg);
 }
 
+/* An admission with nothing to add is written without a cJSON tree: the
+ * bytes must be what the tree would have printed, escapes included. */
+Test(admission_modes, plain_admission_is_byte_identical_to_cjson)
+{
+	static const char *const uids[] = {"3f1c2a9e-0d2b-4b8e-9a41-5c6d7e8f9a01", "q\"u\\o/te",
+	                                   "x"};
+	for (size_t k = 0; k < 3; k++) {
+		for (int decision = WH_DECISION_SKIP; decision <= WH_DECISION_ALLOW; decision++) {
+			wh_admission_request req = {.uid = uids[k]};
+			wh_admission_decision d = {.decision = (wh_decision)decision};
+			size_t len = 0;
+			char *got = wh_admission_response(&req, &d, &len);
+			cJSON *want_tree = cJSON_CreateObject();
+			cJSON_AddStringToObject(want_tree, "apiVersion", "admission.k8s.io/v1");
+			cJSON_AddStringToObject(want_tree, "kind", "AdmissionReview");
+			cJSON *resp = cJSON_AddObjectToObject(want_tree, "response");
+			cJSON_AddStringToObject(resp, "uid", uids[k]);
+			cJSON_AddTrueToObject(resp, "allowed");
+			char *want = cJSON_PrintUnformatted(want_tree);
+			cr_assert_not_null(got);
+			cr_assert_str_eq(got, want);
+			cr_assert_eq(len, strlen(want));
+			free(got);
+			cJSON_free(want);
+			cJSON_Delete(want_tree);
+		}
+	}
+}
+
 Test(admission_modes, decision_names_are_stable)
 {
 	cr_assert_str_eq(wh_decision_name(WH_DECISION_SKIP), "skip");

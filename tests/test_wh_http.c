@@ -259,6 +259,45 @@ Test(http, pipelined_bodies_of_every_size_arrive_whole, .init = setup, .fini = t
 	wh_http_stop(s);
 }
 
+/* Sends a POST /validate carrying `pad` bytes of one extra header on t;
+ * returns what comes back (NUL-terminated in buf). */
+static long post_with_header_bytes(ts_tls *t, size_t pad, char *buf, size_t len)
+{
+	size_t size = pad + 256;
+	char *req = malloc(size);
+	cr_assert_not_null(req);
+	int n = snprintf(req, size, "POST /validate HTTP/1.1\r\nHost: localhost\r\nX-Pad: ");
+	memset(req + n, 'p', pad);
+	n += (int)pad;
+	n += snprintf(req + n, size - (size_t)n, "\r\nContent-Length: 2\r\n\r\n{}");
+	ts_tls_write(t, req, (size_t)n); /* an oversize one may be cut off: read anyway */
+	free(req);
+	long r = ts_tls_read(t, buf, len - 1, 3000);
+	buf[r > 0 ? r : 0] = '\0';
+	return r;
+}
+
+/* The connection's memory holds request headers of several KiB, twice on
+ * one keep-alive connection (the pool is reset between requests); past
+ * what it holds the client gets 431 and the connection is closed. */
+Test(http, large_request_headers_fit_and_oversize_ones_get_431, .init = setup, .fini = teardown)
+{
+	wh_http_server *s = start_server(1);
+	ts_tls *t = ts_tls_connect(wh_http_port(s), "localhost", pki.ca_file, err, sizeof err);
+	cr_assert_not_null(t, "%s", err);
+	char buf[1024];
+	for (int i = 0; i < 2; i++) {
+		cr_assert_gt(post_with_header_bytes(t, 6 * 1024, buf, sizeof buf), 0);
+		cr_assert(strstr(buf, "HTTP/1.1 200") && strstr(buf, "len=2 "), "%s", buf);
+	}
+	signal(SIGPIPE, SIG_IGN); /* the server may close before reading it all */
+	cr_assert_gt(post_with_header_bytes(t, 20 * 1024, buf, sizeof buf), 0);
+	cr_assert(strstr(buf, "HTTP/1.1 431"), "%s", buf);
+	cr_assert(ts_tls_peer_closed(t, 3000));
+	ts_tls_close(t);
+	wh_http_stop(s);
+}
+
 /* Out of file descriptors, the acceptor says so, leaves the client in the
  * backlog and retries; once descriptors are free again the same client is
  * served. (Each Criterion test runs in its own process, so the lowered

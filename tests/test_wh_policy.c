@@ -420,6 +420,21 @@ Test(wh_policy, capabilities_exact_all_and_allowed_adds)
 	wh_result_free(&r);
 }
 
+/* Container paths count past one digit and in every list. */
+Test(wh_policy, container_paths_name_the_list_and_index)
+{
+	char text[4096] = POD_HEAD "  initContainers:\n  - name: i0\n"
+	                           "    securityContext: {privileged: true}\n  containers:\n";
+	for (int i = 0; i < 12; i++)
+		snprintf(text + strlen(text), sizeof text - strlen(text), "  - name: c%d\n%s", i,
+		         i == 11 ? "    securityContext: {privileged: true}\n" : "");
+	wh_result r = eval(WH_PROFILE_BASELINE, text);
+	cr_assert_eq(count(&r, "privileged"), 2);
+	cr_assert_str_eq(r.violations[0].path, "spec.initContainers[0].securityContext.privileged");
+	cr_assert_str_eq(r.violations[1].path, "spec.containers[11].securityContext.privileged");
+	wh_result_free(&r);
+}
+
 Test(wh_policy, worker_allowed_capabilities_extend_both_lists)
 {
 	wh_policy_config cfg;

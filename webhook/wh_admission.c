@@ -538,9 +538,32 @@ nomem:
 	return -ENOMEM;
 }
 
+/* The common answer - admitted, nothing to add - written out directly:
+ * building and printing a cJSON tree for it cost more instructions than
+ * judging the pod. The same bytes cJSON prints (tested). */
+static char *plain_admit(const char *uid, size_t *len)
+{
+	static const char head[] = "{\"apiVersion\":\"" WH_ADMISSION_API_VERSION
+	                           "\",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":";
+	static const char tail[] = ",\"allowed\":true}}";
+	cf_buf b;
+	cf_buf_init(&b, 0);
+	if (cf_buf_append(&b, head, sizeof head - 1) || cf_json_append_quoted(&b, uid) ||
+	    cf_buf_append(&b, tail, sizeof tail - 1)) {
+		cf_buf_free(&b);
+		return NULL;
+	}
+	if (len)
+		*len = b.len;
+	return cf_buf_steal(&b);
+}
+
 char *wh_admission_response(const wh_admission_request *req, const wh_admission_decision *d,
                             size_t *len)
 {
+	if (d->decision == WH_DECISION_SKIP ||
+	    (d->decision == WH_DECISION_ALLOW && d->result.n_warnings == 0))
+		return plain_admit(req->uid, len);
 	char *text = NULL;
 	cJSON *root = cJSON_CreateObject();
 	if (!root || !cJSON_AddStringToObject(root, "apiVersion", WH_ADMISSION_API_VERSION) ||
