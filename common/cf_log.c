@@ -290,14 +290,18 @@ static bool batch_put(const char *line, size_t n)
 	return queued;
 }
 
-void cf_log_write_line(const char *line)
+static void write_line(const char *line, size_t n)
 {
-	size_t n = strlen(line);
 	if (__atomic_load_n(&batch.writer_alive, __ATOMIC_ACQUIRE) && batch_put(line, n))
 		return;
 	pthread_mutex_lock(&log_lock);
 	write_out(line, n);
 	pthread_mutex_unlock(&log_lock);
+}
+
+void cf_log_write_line(const char *line)
+{
+	write_line(line, strlen(line));
 }
 
 void cf_log_emit(cf_log_level level, cJSON *obj)
@@ -336,14 +340,16 @@ static void line_put(cf_log_line *l, const char *s, size_t n)
 	if (l->failed)
 		return;
 	if (n + 1 > l->cap - l->len) {
-		size_t cap = l->cap ? l->cap : 256;
+		size_t cap = l->cap * 2;
 		while (n + 1 > cap - l->len)
 			cap *= 2;
-		char *d = realloc(l->data, cap);
+		char *d = l->data == l->small ? malloc(cap) : realloc(l->data, cap);
 		if (!d) {
 			l->failed = 1;
 			return;
 		}
+		if (l->data == l->small)
+			memcpy(d, l->small, l->len);
 		l->data = d;
 		l->cap = cap;
 	}
@@ -404,9 +410,25 @@ static void line_key(cf_log_line *l, const char *key)
 	line_put(l, ":", 1);
 }
 
+static void line_init(cf_log_line *l)
+{
+	l->data = l->small;
+	l->len = 0;
+	l->cap = sizeof l->small;
+	l->failed = 0;
+	l->small[0] = '\0';
+}
+
+static void line_release(cf_log_line *l)
+{
+	if (l->data != l->small)
+		free(l->data);
+	line_init(l);
+}
+
 int cf_log_begin(cf_log_line *l, cf_log_level level)
 {
-	memset(l, 0, sizeof *l);
+	line_init(l);
 	if (level < log_min)
 		return 0;
 	char stamp[40];
@@ -416,8 +438,7 @@ int cf_log_begin(cf_log_line *l, cf_log_level level)
 	line_key(l, "level");
 	line_put_string(l, cf_log_level_name(level));
 	if (l->failed) {
-		free(l->data);
-		memset(l, 0, sizeof *l);
+		line_release(l);
 		return 0;
 	}
 	return 1;
@@ -466,17 +487,17 @@ void cf_log_add_raw(cf_log_line *l, const char *key, const char *value)
 char *cf_log_finish(cf_log_line *l)
 {
 	line_put(l, "}\n", 2);
-	char *text = l->failed ? NULL : l->data;
-	if (!text)
-		free(l->data);
-	memset(l, 0, sizeof *l);
+	char *text = l->failed ? NULL : l->data == l->small ? strdup(l->small) : l->data;
+	if (text == l->data)
+		line_init(l); /* handed over */
+	line_release(l);
 	return text;
 }
 
 void cf_log_end(cf_log_line *l)
 {
-	char *text = cf_log_finish(l);
-	if (text)
-		cf_log_write_line(text);
-	free(text);
+	line_put(l, "}\n", 2);
+	if (!l->failed)
+		write_line(l->data, l->len);
+	line_release(l);
 }

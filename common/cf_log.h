@@ -77,9 +77,10 @@ void cf_log_emit(cf_log_level level, cJSON *obj);
  * cf_log_end(&l); }. begin is false when level is below the minimum or
  * memory ran out; then nothing else is to be called. */
 typedef struct cf_log_line {
-	char *data;
+	char *data; /* `small`, until a line outgrows it (then malloc'd) */
 	size_t len, cap;
-	int failed; /* an append ran out of memory: the line is dropped */
+	int failed;      /* an append ran out of memory: the line is dropped */
+	char small[512]; /* a decision line fits: no allocation per request */
 } cf_log_line;
 int cf_log_begin(cf_log_line *l, cf_log_level level);
 void cf_log_add_str(cf_log_line *l, const char *key, const char *value);
@@ -89,7 +90,8 @@ void cf_log_add_true(cf_log_line *l, const char *key);
 void cf_log_add_raw(cf_log_line *l, const char *key, const char *value);
 /* Closes the line and returns it (malloc'd, "...}\n"), or NULL. */
 char *cf_log_finish(cf_log_line *l);
-/* Closes, writes (one write, flushed) and frees the line. */
+/* Closes, writes (one write, flushed) and frees the line. A cf_log_line
+ * is used where it was declared (it may point into itself). */
 void cf_log_end(cf_log_line *l);
 
 /* {"time","level","component","msg"} from a printf-style message. */

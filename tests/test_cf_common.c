@@ -304,12 +304,40 @@ Test(cf_log, line_builder_omits_null_values_like_cjson)
 	free(got);
 }
 
+/* A line starts in the builder's own buffer and moves to the heap when it
+ * outgrows it, several times over: the text is unchanged either way. */
+Test(cf_log, line_builder_outgrows_its_inline_buffer)
+{
+	for (size_t size = 100; size <= 20000; size = size * 3 + 1) {
+		char *value = malloc(size + 1);
+		cr_assert_not_null(value);
+		for (size_t i = 0; i < size; i++)
+			value[i] = (char)(i % 97 == 0 ? '"' : 'a' + i % 26);
+		value[size] = '\0';
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "component", "admission");
+		cJSON_AddStringToObject(o, "value", value);
+		cJSON_AddStringToObject(o, "after", "tail");
+		char *want = cf_log_format(CF_LOG_INFO, o);
+		cf_log_line l;
+		cr_assert(cf_log_begin(&l, CF_LOG_INFO));
+		cf_log_add_str(&l, "component", "admission");
+		cf_log_add_str(&l, "value", value);
+		cf_log_add_str(&l, "after", "tail");
+		char *got = cf_log_finish(&l);
+		same_after_time(want, got);
+		free(want);
+		free(got);
+		free(value);
+	}
+}
+
 Test(cf_log, line_builder_respects_the_minimum_level)
 {
 	cf_log_set_min_level(CF_LOG_WARNING);
 	cf_log_line l;
 	cr_assert_not(cf_log_begin(&l, CF_LOG_INFO), "below the minimum: no line");
-	cr_assert_null(l.data);
+	cr_assert_eq(l.len, 0);
 	cr_assert(cf_log_begin(&l, CF_LOG_ERROR));
 	char *got = cf_log_finish(&l);
 	cr_assert_not_null(strstr(got, "\"level\":\"error\"}"));

@@ -31,6 +31,11 @@
  * the single send after the response never meets a full socket buffer
  * unless the client stopped reading. */
 #define CORK_MAX_BYTES 8192u
+/* Corked bytes sent between two checks that the socket's queue is empty,
+ * and what a response's headers are counted as (libmicrohttpd's are under
+ * 200 bytes): 4 KiB queued plus an 8 KiB record stay under the 16 KiB. */
+#define CORK_UNCHECKED_BYTES 4096u
+#define CORK_HEADER_ESTIMATE 256u
 /* How long the thread waits for a client that stopped reading to make
  * room for a corked response before giving the connection up. */
 #define CORK_FLUSH_TIMEOUT_MS 200
@@ -103,6 +108,7 @@ typedef struct conn_ctx {
 	wh_tls_cred *cred;
 	int fd;              /* the connection's socket */
 	bool corked;         /* the response being sent is held in GnuTLS's cork buffer */
+	size_t unchecked;    /* bytes corked since SIOCOUTQ last said empty (cork_reply) */
 	bool tcp_uncorked;   /* TCP_CORK cleared once (see uncork_reply) */
 	unsigned char *rbuf; /* TLS bytes read ahead (see tls_pull), RECV_AHEAD_BYTES */
 	size_t rpos, rlen;
@@ -280,13 +286,22 @@ static void cork_reply(struct MHD_Connection *conn, size_t body_len)
 	conn_ctx *c = conn_of(conn);
 	if (!c || c->corked || body_len > CORK_MAX_BYTES - 1024u) /* 1 KiB for headers */
 		return;
-	/* Only when everything sent before has left the socket (the usual
-	 * request-response client): then the record fits in the socket
-	 * buffer and the single send cannot block. A pipelining client that
-	 * is not reading its answers keeps libmicrohttpd's own flow control. */
-	int fd = c->fd, queued = 0;
-	if (fd < 0 || ioctl(fd, SIOCOUTQ, &queued) != 0 || queued != 0)
-		return;
+	/* Only when the socket has room for the whole record, so that the
+	 * single send cannot block. Asking the kernel (SIOCOUTQ: is
+	 * everything sent before gone?) costs a system call, so it is asked
+	 * once the responses corked since it last said "empty" add up to
+	 * CORK_UNCHECKED_BYTES: until then at most that much can be queued,
+	 * and it plus one record fits a fresh TCP socket's buffer. A
+	 * pipelining client that is not reading its answers keeps
+	 * libmicrohttpd's own flow control. */
+	size_t estimate = body_len + CORK_HEADER_ESTIMATE;
+	if (c->unchecked + estimate > CORK_UNCHECKED_BYTES) {
+		int fd = c->fd, queued = 0;
+		if (fd < 0 || ioctl(fd, SIOCOUTQ, &queued) != 0 || queued != 0)
+			return;
+		c->unchecked = 0;
+	}
+	c->unchecked += estimate;
 	gnutls_record_cork(c->session);
 	c->corked = true;
 }

@@ -308,9 +308,7 @@ static void check_resource_limits(wh_psa_pod *pod, const wh_policy_config *cfg)
 			/* Ephemeral containers cannot carry resources (API rule). */
 			if (c->kind == WH_PSA_EPHEMERAL)
 				continue;
-			const cJSON *v = cf_json_get(
-			    cf_json_object(cf_json_object(c->obj, "resources"), "limits"),
-			    rule->resource);
+			const cJSON *v = cf_json_get(c->limits, rule->resource);
 			bool set = v && !cJSON_IsNull(v);
 			if (!set && (!rule->required || pod_set))
 				continue;

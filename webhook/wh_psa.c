@@ -458,6 +458,7 @@ int wh_psa_pod_init(wh_psa_pod *pod, const cJSON *spec, const char *spec_path, c
 			wh_psa_container *w = &pod->ctrs[pod->n_ctrs++];
 			w->obj = c;
 			w->sc = cf_json_object(c, "securityContext");
+			w->limits = cf_json_object(cf_json_object(c, "resources"), "limits");
 			w->name = cf_json_string(c, "name") ? cf_json_string(c, "name") : "";
 			w->kind = (wh_psa_kind)k;
 			container_path(w->path, sizeof w->path, pod->spec_path, lists[k], i++);

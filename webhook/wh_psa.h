@@ -31,10 +31,11 @@ typedef enum wh_psa_kind {
 } wh_psa_kind;
 
 typedef struct wh_psa_container {
-	const cJSON *obj; /* the container object */
-	const cJSON *sc;  /* its securityContext (object) or NULL */
-	const char *name; /* "" when the container has no name */
-	char path[96];    /* e.g. "spec.template.spec.initContainers[0]" */
+	const cJSON *obj;    /* the container object */
+	const cJSON *sc;     /* its securityContext (object) or NULL */
+	const cJSON *limits; /* its resources.limits (object) or NULL */
+	const char *name;    /* "" when the container has no name */
+	char path[96];       /* e.g. "spec.template.spec.initContainers[0]" */
 	wh_psa_kind kind;
 } wh_psa_container;
 

@@ -391,8 +391,10 @@ static void log_decision(const wh_admission_request *req, const wh_admission_dec
 	cf_log_add_str(&l, "mode", wh_mode_name(d->mode));
 	if (d->decision == WH_DECISION_SKIP)
 		cf_log_add_str(&l, "reason", d->skip_reason);
-	cJSON *ids = wh_admission_check_ids(d);
-	if (ids) {
+	cJSON *ids = d->result.n_violations ? wh_admission_check_ids(d) : NULL;
+	if (!d->result.n_violations) {
+		cf_log_add_raw(&l, "violations", "[]");
+	} else if (ids) {
 		char *text = ids->child ? cJSON_PrintUnformatted(ids) : NULL;
 		cf_log_add_raw(&l, "violations", ids->child ? text : "[]");
 		cJSON_free(text);
