@@ -35,6 +35,8 @@
  * and what a response's headers are counted as (libmicrohttpd's are under
  * 200 bytes): 4 KiB queued plus an 8 KiB record stay under the 16 KiB. */
 #define CORK_UNCHECKED_BYTES 4096u
+/* The largest request body buffer a connection keeps for its next request. */
+#define SPARE_BODY_MAX_BYTES (64u * 1024u)
 #define CORK_HEADER_ESTIMATE 256u
 /* How long the thread waits for a client that stopped reading to make
  * room for a corked response before giving the connection up. */
@@ -109,6 +111,7 @@ typedef struct conn_ctx {
 	int fd;              /* the connection's socket */
 	bool corked;         /* the response being sent is held in GnuTLS's cork buffer */
 	size_t unchecked;    /* bytes corked since SIOCOUTQ last said empty (cork_reply) */
+	cf_buf spare_body;   /* the last request's body buffer, for the next (body_buffer) */
 	bool tcp_uncorked;   /* TCP_CORK cleared once (see uncork_reply) */
 	unsigned char *rbuf; /* TLS bytes read ahead (see tls_pull), RECV_AHEAD_BYTES */
 	size_t rpos, rlen;
@@ -263,6 +266,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
 		session_remove(c);
 		wh_tls_cred_unref(c->cred);
 		free(c->rbuf);
+		cf_buf_free(&c->spare_body);
 		free(c);
 		*socket_context = NULL;
 	}
@@ -437,6 +441,35 @@ static long long content_length(struct MHD_Connection *conn)
 	return n > (unsigned long long)INT64_MAX ? INT64_MAX : (long long)n;
 }
 
+/* A request's body buffer comes from its connection when the one before
+ * left it there: a keep-alive client's bodies then reuse one allocation
+ * instead of a malloc and free of a few KiB per request (which also made
+ * glibc consolidate its free lists every time). Buffers past
+ * SPARE_BODY_MAX_BYTES are not kept. Both run on the connection's thread. */
+static void body_buffer(struct MHD_Connection *conn, cf_buf *out, size_t limit)
+{
+	conn_ctx *c = conn_of(conn);
+	if (c && c->spare_body.data) {
+		*out = c->spare_body;
+		cf_buf_init(&c->spare_body, 0);
+		cf_buf_reset(out);
+		out->limit = limit;
+		return;
+	}
+	cf_buf_init(out, limit);
+}
+
+static void keep_body_buffer(struct MHD_Connection *conn, cf_buf *body)
+{
+	conn_ctx *c = conn_of(conn);
+	if (c && !c->spare_body.data && body->cap <= SPARE_BODY_MAX_BYTES) {
+		c->spare_body = *body;
+		cf_buf_init(body, 0);
+		return;
+	}
+	cf_buf_free(body);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -477,7 +510,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return MHD_YES;
 		}
 		long long cl = content_length(conn);
-		cf_buf_init(&r->body, srv->max_body);
+		body_buffer(conn, &r->body, srv->max_body);
 		if (cl >= 0 && (unsigned long long)cl > srv->max_body) {
 			/* Decided now. A client waiting for "100 Continue" (or one
 			 * announcing more than we would ever drain) gets the 413
@@ -540,7 +573,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	srv->h.validate(srv->h.ctx, r->body.data ? r->body.data : "", r->body.len, r->start_ns,
 	                &rep);
-	cf_buf_free(&r->body);
+	keep_body_buffer(conn, &r->body);
 	return send_reply(l, conn, r, &rep, NULL, false);
 }
 
