@@ -32,12 +32,12 @@ const char *cf_json_string(const cJSON *object, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-int cf_json_append_quoted(cf_buf *b, const char *s)
+void cf_json_quote(const char *s, void (*put)(void *ctx, const char *bytes, size_t n), void *ctx)
 {
 	static const char hex[] = "0123456789abcdef";
-	int rc = cf_buf_append(b, "\"", 1);
+	put(ctx, "\"", 1);
 	const char *run = s;
-	for (const char *p = s; !rc && *p; p++) {
+	for (const char *p = s; *p; p++) {
 		unsigned char c = (unsigned char)*p;
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
@@ -71,12 +71,29 @@ int cf_json_append_quoted(cf_buf *b, const char *s)
 			esc[5] = hex[c & 15];
 			n = 6;
 		}
-		rc = cf_buf_append(b, run, (size_t)(p - run));
-		if (!rc)
-			rc = cf_buf_append(b, esc, n);
+		put(ctx, run, (size_t)(p - run));
+		put(ctx, esc, n);
 		run = p + 1;
 	}
-	if (!rc)
-		rc = cf_buf_append(b, run, strlen(run));
-	return rc ? rc : cf_buf_append(b, "\"", 1);
+	put(ctx, run, strlen(run));
+	put(ctx, "\"", 1);
+}
+
+typedef struct buf_sink {
+	cf_buf *b;
+	int rc;
+} buf_sink;
+
+static void put_buf(void *ctx, const char *bytes, size_t n)
+{
+	buf_sink *k = ctx;
+	if (!k->rc)
+		k->rc = cf_buf_append(k->b, bytes, n);
+}
+
+int cf_json_append_quoted(cf_buf *b, const char *s)
+{
+	buf_sink k = {b, 0};
+	cf_json_quote(s, put_buf, &k);
+	return k.rc;
 }

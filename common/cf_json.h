@@ -27,8 +27,12 @@ const cJSON *cf_json_object(const cJSON *object, const char *name);
 const cJSON *cf_json_array(const cJSON *object, const char *name);
 const char *cf_json_string(const cJSON *object, const char *name);
 
-/* Appends s as a quoted JSON string, escaped byte for byte as
- * cJSON_PrintUnformatted escapes it. 0 or -ENOMEM (cf_buf_append). */
+/* Writes s as a quoted JSON string, escaped byte for byte as
+ * cJSON_PrintUnformatted escapes it (", \\ and the short control escapes,
+ * other bytes below 0x20 as \u00xx, everything else as is), in pieces
+ * through put. */
+void cf_json_quote(const char *s, void (*put)(void *ctx, const char *bytes, size_t n), void *ctx);
+/* cf_json_quote into a cf_buf. 0 or the first cf_buf_append error. */
 int cf_json_append_quoted(cf_buf *b, const char *s);
 
 #endif

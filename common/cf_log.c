@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cf_json.h"
 #include "cf_limits.h"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -358,49 +359,15 @@ static void line_put(cf_log_line *l, const char *s, size_t n)
 	l->data[l->len] = '\0';
 }
 
-/* A JSON string exactly as cJSON prints it: ", \\ and the short control
- * escapes, other bytes below 0x20 as \u00xx, everything else raw. */
+static void put_line(void *ctx, const char *bytes, size_t n)
+{
+	line_put(ctx, bytes, n);
+}
+
+/* A JSON string exactly as cJSON prints it. */
 static void line_put_string(cf_log_line *l, const char *s)
 {
-	line_put(l, "\"", 1);
-	const char *run = s;
-	for (const unsigned char *p = (const unsigned char *)s;; p++) {
-		unsigned char c = *p;
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		line_put(l, run, (size_t)((const char *)p - run));
-		if (!c)
-			break;
-		char esc[8];
-		switch (c) {
-		case '"':
-			line_put(l, "\\\"", 2);
-			break;
-		case '\\':
-			line_put(l, "\\\\", 2);
-			break;
-		case '\b':
-			line_put(l, "\\b", 2);
-			break;
-		case '\f':
-			line_put(l, "\\f", 2);
-			break;
-		case '\n':
-			line_put(l, "\\n", 2);
-			break;
-		case '\r':
-			line_put(l, "\\r", 2);
-			break;
-		case '\t':
-			line_put(l, "\\t", 2);
-			break;
-		default:
-			snprintf(esc, sizeof esc, "\\u%04x", c);
-			line_put(l, esc, 6);
-		}
-		run = (const char *)p + 1;
-	}
-	line_put(l, "\"", 1);
+	cf_json_quote(s, put_line, l);
 }
 
 static void line_key(cf_log_line *l, const char *key)

@@ -92,7 +92,8 @@ typedef struct na_proc_id {
 	pid_t ppid;
 	/* Unique to this process for as long as the machine runs, so a reused
 	 * pid is told apart: the pidfs inode number of its pid (Linux 6.13+,
-	 * read through a pidfd), else its start time from /proc/PID/stat.
+	 * read through a pidfd; 64-bit and never reused on 64-bit kernels),
+	 * else its start time from /proc/PID/stat.
 	 * Compare only values from na_procmem_identify. */
 	uint64_t id;
 	uint64_t startstack; /* as na_proc_stat, when has_stack */

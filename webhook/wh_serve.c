@@ -391,14 +391,14 @@ static void log_decision(const wh_admission_request *req, const wh_admission_dec
 	cf_log_add_str(&l, "mode", wh_mode_name(d->mode));
 	if (d->decision == WH_DECISION_SKIP)
 		cf_log_add_str(&l, "reason", d->skip_reason);
-	cJSON *ids = d->result.n_violations ? wh_admission_check_ids(d) : NULL;
-	if (!d->result.n_violations) {
-		cf_log_add_raw(&l, "violations", "[]");
-	} else if (ids) {
-		char *text = ids->child ? cJSON_PrintUnformatted(ids) : NULL;
-		cf_log_add_raw(&l, "violations", ids->child ? text : "[]");
+	if (d->result.n_violations) {
+		cJSON *ids = wh_admission_check_ids(d);
+		char *text = ids && ids->child ? cJSON_PrintUnformatted(ids) : NULL;
+		cf_log_add_raw(&l, "violations", text ? text : "[]");
 		cJSON_free(text);
 		cJSON_Delete(ids);
+	} else {
+		cf_log_add_raw(&l, "violations", "[]");
 	}
 	if (req->dry_run)
 		cf_log_add_true(&l, "dryRun");
