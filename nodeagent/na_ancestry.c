@@ -187,8 +187,9 @@ int na_ancestry_lookup(na_ancestry *a, pid_t pid, na_cmd_context *ctx)
 		ctx->allowed_ancestor = ancestor_allowed(a, me.ppid);
 	/* Without an allowed ancestor, this exec's record (if it is admitted
 	 * as an allowed command) will need the stack start from before the
-	 * exec: read now, while the exec still waits for its answer. */
-	if (!ctx->allowed_ancestor) {
+	 * exec: read now, while the exec still waits for its answer (unless
+	 * the first read brought it, as /proc does). */
+	if (!ctx->allowed_ancestor && !me.has_stack) {
 		uint64_t id = me.id;
 		if ((rc = a->stat_fn(a->stat_ctx, pid, true, &me)) < 0)
 			return rc;

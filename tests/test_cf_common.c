@@ -345,14 +345,22 @@ Test(cf_log, line_builder_respects_the_minimum_level)
 	cf_log_set_min_level(CF_LOG_INFO);
 }
 
-Test(cf_log, line_builder_end_writes_one_line)
+/* Points the log at a new temporary file (path: a mkstemp template, filled
+ * in); the caller resets the stream, closes and unlinks. */
+static FILE *log_to_temp_file(char *path)
 {
-	char path[] = "/tmp/cf_log_line.XXXXXX";
 	int fd = mkstemp(path);
 	cr_assert_geq(fd, 0);
 	FILE *f = fdopen(fd, "w+");
 	cr_assert_not_null(f);
 	cf_log_set_stream(f);
+	return f;
+}
+
+Test(cf_log, line_builder_end_writes_one_line)
+{
+	char path[] = "/tmp/cf_log_line.XXXXXX";
+	FILE *f = log_to_temp_file(path);
 	cf_log_line l;
 	cr_assert(cf_log_begin(&l, CF_LOG_INFO));
 	cf_log_add_str(&l, "msg", "a\nb");
@@ -417,10 +425,7 @@ static void *log_lines(void *arg)
 Test(cf_log, batched_lines_are_whole_in_order_and_all_written)
 {
 	char path[] = "/tmp/cf-log-batch-XXXXXX";
-	int fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
-	FILE *f = fdopen(fd, "w");
-	cf_log_set_stream(f);
+	FILE *f = log_to_temp_file(path);
 	cr_assert_eq(cf_log_batch_start(), 0);
 	pthread_t th[BATCH_THREADS];
 	for (long t = 0; t < BATCH_THREADS; t++)

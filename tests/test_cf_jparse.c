@@ -2,6 +2,7 @@
  * cJSON for valid JSON, a clear error with its byte for invalid JSON. */
 #include <criterion/criterion.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,16 +167,20 @@ Test(cf_jparse, nesting_past_the_limit_is_refused_without_crashing)
 
 /* Every prefix and every single-byte corruption of a real review: never a
  * crash, and whatever is accepted is also valid JSON to cJSON, with the
- * same tree. */
-Test(cf_jparse, truncated_and_corrupted_reviews_are_handled)
+ * same tree. in_arena: parsed as the server parses, strings in place. */
+static void truncate_and_corrupt_a_review(bool in_arena)
 {
+	if (in_arena)
+		cr_assert_eq(cf_jarena_install(), 0);
 	cf_buf b;
 	cr_assert_eq(
 	    cf_read_file("examples/admission/worker-pod.json", 1 << 20, &b, err, sizeof err), 0,
 	    "%s", err);
 	size_t accepted = 0;
 	for (size_t cut = 0; cut < b.len; cut += 7) {
+		cf_jarena_begin();
 		cJSON *j = cf_jparse(b.data, cut, NULL, err, sizeof err);
+		cf_jarena_end(false, NULL);
 		accepted += j != NULL;
 		cJSON_Delete(j);
 	}
@@ -189,7 +194,9 @@ Test(cf_jparse, truncated_and_corrupted_reviews_are_handled)
 		memcpy(copy, b.data, b.len);
 		size_t at = (size_t)rand() % b.len;
 		copy[at] = repl[(size_t)rand() % sizeof repl];
+		cf_jarena_begin();
 		cJSON *ours = cf_jparse(copy, b.len, NULL, err, sizeof err);
+		cf_jarena_end(false, NULL);
 		if (!ours)
 			continue;
 		cJSON *theirs = cJSON_ParseWithLength(copy, b.len);
@@ -200,6 +207,16 @@ Test(cf_jparse, truncated_and_corrupted_reviews_are_handled)
 	}
 	free(copy);
 	cf_buf_free(&b);
+}
+
+Test(cf_jparse, truncated_and_corrupted_reviews_are_handled)
+{
+	truncate_and_corrupt_a_review(false);
+}
+
+Test(cf_jparse, truncated_and_corrupted_reviews_are_handled_in_the_arena)
+{
+	truncate_and_corrupt_a_review(true);
 }
 
 /* Strings are scanned eight bytes at a time: a quote, an escape or a

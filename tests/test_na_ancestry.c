@@ -21,6 +21,7 @@ struct fake {
 	na_proc_id st[MAXP];
 	unsigned calls;
 	unsigned stack_reads; /* calls that asked for the stack start (a /proc read) */
+	bool proc_mode;       /* every answer carries the stack, as /proc/PID/stat does */
 };
 
 static int fake_stat(void *ctx, pid_t pid, bool want_stack, na_proc_id *out)
@@ -31,6 +32,9 @@ static int fake_stat(void *ctx, pid_t pid, bool want_stack, na_proc_id *out)
 	if (pid <= 0 || pid >= MAXP || !f->alive[pid])
 		return -ENOENT;
 	*out = f->st[pid];
+	out->has_stack = want_stack || f->proc_mode; /* as na_procmem_identify */
+	if (!out->has_stack)
+		out->startstack = 0;
 	return 0;
 }
 
@@ -39,7 +43,6 @@ static void spawn(struct fake *f, pid_t pid, pid_t ppid)
 	f->alive[pid] = true;
 	f->st[pid].ppid = ppid;
 	f->st[pid].id = 1000u + (uint64_t)pid;
-	f->st[pid].has_stack = true;
 	f->st[pid].startstack = 0x7000u + (uint64_t)pid;
 }
 
@@ -378,6 +381,30 @@ Test(na_ancestry, stack_start_is_taken_before_the_answer)
 	cr_assert_eq(f->stack_reads, 1);
 	exec_ok(f, 11); /* the exec completes before the record is made */
 	na_ancestry_record(a, 11, &c, true);
+	spawn(f, 12, 11);
+	cr_assert(run_exec(a, f, 12, false, true).allowed_ancestor);
+	na_ancestry_free(a);
+	free(f);
+}
+
+/* Where every read brings the stack start (kernels before 6.13 read
+ * /proc/PID/stat), a lookup that needs it does not read twice. */
+Test(na_ancestry, a_read_that_brought_the_stack_is_not_repeated)
+{
+	struct fake *f = fake_new();
+	f->proc_mode = true;
+	spawn(f, 10, 1);
+	na_ancestry *a = na_ancestry_new(10, fake_stat, f);
+	run_exec(a, f, 10, false, true); /* entrypoint: no allowed ancestor */
+	spawn(f, 11, 10);
+	f->calls = 0;
+	na_cmd_context c;
+	cr_assert_eq(na_ancestry_lookup(a, 11, &c), 0);
+	cr_assert(!c.allowed_ancestor);
+	cr_assert_eq(f->calls, 1, "one read for the exec'ing process, %u made", f->calls);
+	na_ancestry_record(a, 11, &c, true);
+	cr_assert_eq(f->calls, 1, "the record uses the lookup's read");
+	exec_ok(f, 11);
 	spawn(f, 12, 11);
 	cr_assert(run_exec(a, f, 12, false, true).allowed_ancestor);
 	na_ancestry_free(a);
